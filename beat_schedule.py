@@ -1,0 +1,35 @@
+"""The periodic jobs (Celery beat). Times are UTC.
+
+Only jobs that are implemented are scheduled; each entry names the task and its queue.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery.schedules import crontab
+
+from billecta_sync import tasknames
+
+
+def beat_schedule() -> dict[str, dict[str, Any]]:
+    return {
+        # Settle monitor batches whose logs have all finished (06:00-23:00, every 5 minutes).
+        "finish-running-batches": {
+            "task": tasknames.FINISH_RUNNING_BATCHES,
+            "schedule": crontab(minute="*/5", hour="6-22"),
+            "options": {"queue": tasknames.QUEUE_SCHEDULED},
+        },
+        # Force-complete batches whose tasks were lost, so nothing stays running (03:00).
+        "finish-running-batches-nightly": {
+            "task": tasknames.FINISH_RUNNING_BATCHES_NIGHTLY,
+            "schedule": crontab(minute=0, hour=3),
+            "options": {"queue": tasknames.QUEUE_SCHEDULED},
+        },
+        # Re-publish inbox rows and batches that never reached a worker (every minute).
+        "sweep-inbox": {
+            "task": tasknames.SWEEP_INBOX,
+            "schedule": 60.0,
+            "options": {"queue": tasknames.QUEUE_SCHEDULED, "expires": 55},
+        },
+    }

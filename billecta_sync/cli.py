@@ -1,0 +1,189 @@
+"""The ``billecta-sync`` command."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from billecta_sync.settings import ENV_SETTINGS, ConfigError, Settings, load_settings
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        raise click.ClickException(f"configuration: {exc}") from None
+
+
+@click.group()
+def main() -> None:
+    """Keeps Lime CRM and Billecta in sync."""
+
+
+@main.command()
+@click.option("--var-dir", default="var", show_default=True, type=click.Path(file_okay=False),
+              help="Where the embedded stack keeps its databases, logs and Redis data.")
+@click.option("--only", default="", help="Comma-separated subset of: billecta-sandbox, lime-sandbox, gateway, "
+              "worker, beat, flower.")
+@click.option("--redis-url", envvar="REDIS_URL", default="redis://127.0.0.1:6379/0", show_default=True,
+              help="Redis to use; a private one is started when none answers here.")
+@click.option("--database-url", envvar="DATABASE_URL", default=None,
+              help="Service database (default: SQLite file in --var-dir).")
+@click.option("--concurrency", default=2, show_default=True, help="Worker processes.")
+def run(var_dir: str, only: str, redis_url: str, database_url: str | None, concurrency: int) -> None:
+    """Start the whole stack on the embedded default (sandboxes, gateway, worker, beat, Flower)."""
+    from billecta_sync.runner import ALL_SERVICES, Stack, StackConfig
+
+    services = tuple(s.strip() for s in only.split(",") if s.strip()) or ALL_SERVICES
+    unknown = sorted(set(services) - set(ALL_SERVICES))
+    if unknown:
+        raise click.ClickException(f"unknown services {unknown}; choose from {', '.join(ALL_SERVICES)}")
+    stack = Stack(StackConfig(var_dir=Path(var_dir), services=services, redis_url=redis_url,
+                              database_url=database_url, worker_concurrency=concurrency))
+    try:
+        stack.start()
+    except (RuntimeError, OSError) as exc:
+        stack.stop()
+        raise click.ClickException(str(exc)) from None
+    click.echo("Press Ctrl+C to stop. Try `make demo` in another terminal.")
+    sys.exit(stack.supervise())
+
+
+@main.group()
+def db() -> None:
+    """The service database."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Create or migrate the schema (DATABASE_URL)."""
+    from billecta_sync.db import upgrade
+    from billecta_sync.db.session import current_revision
+
+    url = _settings().database_url
+    upgrade(url, revision)
+    click.echo(f"database at revision {current_revision(url)}")
+
+
+@main.group()
+def config() -> None:
+    """Configuration."""
+
+
+@config.command("check")
+@click.option("--offline", is_flag=True, help="Only read the settings; contact nothing.")
+def config_check(offline: bool) -> None:
+    """Read the settings strictly and check that Lime knows every mapped limetype and property."""
+    settings = _settings()
+    click.echo(f"settings read from {settings.source}")
+    click.echo(f"  billecta  {settings.billecta.base_url}  (Authorization {settings.billecta.authentication})")
+    click.echo(f"  lime      {settings.lime.base_url}")
+    click.echo(f"  gateway   prefix {settings.gateway.prefix or '/'}; "
+               + ", ".join(f"{s}: {len(settings.api_keys(s))} key(s)" for s in ("webhook", "commands", "operator")))
+    click.echo(f"  database  {settings.database_url}")
+    click.echo(f"  redis     {settings.redis_url}")
+    if offline:
+        return
+    from billecta_sync.lime import LimeClient
+    from billecta_sync.lime.errors import LimeApiError, LimeNotFound
+
+    lime = LimeClient(settings.lime)
+    problems: list[str] = []
+    for logical, mapping in settings.mappings.by_logical.items():
+        try:
+            limetype = lime.limetype(mapping.limetype)
+        except LimeNotFound:
+            problems.append(f"limetype {mapping.limetype!r} (mapping for {logical}) does not exist in Lime")
+            continue
+        except LimeApiError as exc:
+            raise click.ClickException(f"cannot read Lime's limetypes: {exc}") from None
+        known = {p.get("name") for p in (limetype.get("_embedded") or {}).get("properties", [])}
+        for logical_prop, prop in mapping.properties.items():
+            if prop not in known:
+                problems.append(f"{mapping.limetype}.{prop} (mapping for {logical}.{logical_prop}) does not exist")
+    if problems:
+        for problem in problems:
+            click.echo(f"  ✗ {problem}", err=True)
+        raise click.ClickException(f"{len(problems)} mapped properties are missing in Lime")
+    click.echo("  ✓ every mapped limetype and property exists in Lime")
+
+
+@config.command("env")
+def config_env() -> None:
+    """List every environment variable the service reads."""
+    for name, path, text in ENV_SETTINGS:
+        click.echo(f"{name:<30} {path:<32} {text}")
+
+
+@main.command()
+@click.option("--gateway-url", default="http://127.0.0.1:8000", show_default=True)
+@click.option("--billecta-url", default="http://127.0.0.1:8100/v1", show_default=True)
+@click.option("--lime-url", default="http://127.0.0.1:8200/lime/api/v1/", show_default=True)
+@click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for each step.")
+def demo(gateway_url: str, billecta_url: str, lime_url: str, timeout: float) -> None:
+    """Run the order → invoice → webhook flow against a running stack (see `make run`)."""
+    from billecta_sync.demo import DemoFailed, DemoTarget, run_demo
+
+    try:
+        run_demo(DemoTarget(gateway_url=gateway_url, billecta_url=billecta_url, lime_url=lime_url),
+                 timeout_s=timeout)
+    except DemoFailed as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@main.group("inbox")
+def inbox_group() -> None:
+    """The webhook inbox."""
+
+
+@inbox_group.command("stats")
+def inbox_stats() -> None:
+    """Count inbox rows by status."""
+    from billecta_sync import inbox
+    from billecta_sync.db import Database
+
+    click.echo(json.dumps(inbox.counts_by_status(Database(_settings().database_url)), indent=2))
+
+
+@inbox_group.command("replay")
+@click.option("--id", "ids", multiple=True, type=int, help="Inbox row id (repeatable).")
+@click.option("--status", default=None, help="Every row with this status, e.g. dead or failed.")
+@click.option("--since", default=None, help="Received at or after (ISO date-time, UTC).")
+@click.option("--until", default=None, help="Received before (ISO date-time, UTC).")
+@click.option("--dry-run", is_flag=True, help="Only list what would be replayed.")
+def inbox_replay(ids: tuple[int, ...], status: str | None, since: str | None, until: str | None,
+                 dry_run: bool) -> None:
+    """Process stored webhooks again (idempotent: replaying a processed row changes nothing twice)."""
+    from billecta_sync import inbox, tasknames
+    from billecta_sync.db import Database
+    from workers.celery_app import make_celery
+
+    settings = _settings()
+    database = Database(settings.database_url)
+    try:
+        selected = inbox.select_for_replay(
+            database, ids=ids, status=status,
+            since=datetime.fromisoformat(since) if since else None,
+            until=datetime.fromisoformat(until) if until else None)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    if dry_run:
+        click.echo(f"would replay {len(selected)} rows: {selected[:50]}")
+        return
+    inbox.reset_for_replay(database, selected)
+    app = make_celery(settings)
+    for number, inbox_id in enumerate(selected, start=1):
+        app.send_task(tasknames.PROCESS_BILLECTA_WEBHOOK, args=[inbox_id], queue=tasknames.QUEUE_WEBHOOKS)
+        inbox.mark_queued(database, inbox_id)
+        if number % 500 == 0:
+            click.echo(f"  {number}/{len(selected)} queued")
+    click.echo(f"replayed {len(selected)} rows")
+
+
+if __name__ == "__main__":
+    main()

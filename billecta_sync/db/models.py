@@ -1,0 +1,178 @@
+"""The service's own tables: webhook inbox, integration monitor, dead letters, outbound intents, job runs.
+
+Money data lives in Lime and Billecta; these tables hold what the service needs to never lose or
+repeat work: every inbound request as received, what each task did, and what failed for good.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class InboxStatus:
+    RECEIVED = "received"  # persisted, not yet handed to the queue
+    QUEUED = "queued"  # task published
+    PROCESSING = "processing"  # claimed by a worker (lease in locked_until)
+    PROCESSED = "processed"
+    IGNORED = "ignored"  # unsupported event: recorded and acknowledged, not processed
+    DUPLICATE = "duplicate"  # same delivery already processed; no second effect
+    FAILED = "failed"  # last attempt failed; a retry is scheduled
+    DEAD = "dead"  # retries exhausted; waits for an operator to replay
+
+    OPEN = (RECEIVED, QUEUED, PROCESSING, FAILED)
+    CLAIMABLE = (RECEIVED, QUEUED, FAILED)
+    ALL = (RECEIVED, QUEUED, PROCESSING, PROCESSED, IGNORED, DUPLICATE, FAILED, DEAD)
+
+
+class WebhookInbox(Base):
+    __tablename__ = "webhook_inbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(16))  # billecta | lime
+    received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    remote_addr: Mapped[str] = mapped_column(String(64), default="")
+    headers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    body: Mapped[str] = mapped_column(Text)
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    event_type: Mapped[str] = mapped_column(String(100), default="")
+    object_key: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(16), default=InboxStatus.RECEIVED)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        Index("ix_inbox_status_received", "status", "received_at"),
+        Index("ix_inbox_body_sha256", "body_sha256"),
+        Index("ix_inbox_object_key", "object_key"),
+    )
+
+
+class MonitorStatus:
+    RUNNING = "running"
+    OK = "ok"
+    ERROR = "error"
+    DONE_WITH_ERROR = "donewitherror"
+
+
+class MonitorBatch(Base):
+    """A user-started bulk operation (one Lime command), like the seed's integration_monitor_batch."""
+
+    __tablename__ = "monitor_batch"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    title: Mapped[str] = mapped_column(String(200))
+    operation: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default=MonitorStatus.RUNNING)
+    query_filter: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    started: Mapped[bool] = mapped_column(Boolean, default=False)  # true once its per-object tasks are published
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    message: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    logs: Mapped[list[MonitorLog]] = relationship(back_populates="batch", lazy="selectin")
+
+    __table_args__ = (Index("ix_batch_status", "status"),)
+
+
+class MonitorLog(Base):
+    """What happened to one object in one operation (the seed's integration_monitor_log)."""
+
+    __tablename__ = "monitor_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("monitor_batch.id"), nullable=True)
+    operation: Mapped[str] = mapped_column(String(64))
+    limetype: Mapped[str] = mapped_column(String(64), default="")
+    object_id: Mapped[str] = mapped_column(String(64), default="")
+    status: Mapped[str] = mapped_column(String(16), default=MonitorStatus.RUNNING)
+    message: Mapped[str] = mapped_column(Text, default="")
+    task_id: Mapped[str] = mapped_column(String(64), default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    batch: Mapped[MonitorBatch | None] = relationship(back_populates="logs")
+
+    __table_args__ = (
+        Index("ix_log_batch_status", "batch_id", "status"),
+        Index("ix_log_object", "limetype", "object_id"),
+        Index("ix_log_updated", "updated_at"),
+    )
+
+
+class DeadLetter(Base):
+    """A task that failed for good, with what is needed to replay it."""
+
+    __tablename__ = "dead_letter"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task_name: Mapped[str] = mapped_column(String(200))
+    task_id: Mapped[str] = mapped_column(String(64), default="")
+    queue: Mapped[str] = mapped_column(String(64), default="")
+    args: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    kwargs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    exception: Mapped[str] = mapped_column(Text, default="")
+    traceback: Mapped[str] = mapped_column(Text, default="")
+    inbox_id: Mapped[int | None] = mapped_column(ForeignKey("webhook_inbox.id"), nullable=True)
+    monitor_log_id: Mapped[int | None] = mapped_column(ForeignKey("monitor_log.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    replayed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class OutboundIntent(Base):
+    """A non-idempotent Billecta call (creating an invoice) recorded before it is made.
+
+    If a worker dies between Billecta's answer and saving the id in Lime, the retry finds the
+    intent and looks the invoice up by its ExternalReference instead of creating a second one.
+    """
+
+    __tablename__ = "outbound_intent"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    limetype: Mapped[str] = mapped_column(String(64))
+    object_id: Mapped[str] = mapped_column(String(64))
+    external_reference: Mapped[str] = mapped_column(String(100))
+    billecta_public_id: Mapped[str] = mapped_column(String(100), default="")
+    status: Mapped[str] = mapped_column(String(16), default="started")  # started | done
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (UniqueConstraint("kind", "limetype", "object_id", name="uq_intent_object"),)
+
+
+class JobRun(Base):
+    """One run of a scheduled job; (job, run_key) is unique so a double-fired schedule runs once."""
+
+    __tablename__ = "job_run"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job: Mapped[str] = mapped_column(String(64))
+    run_key: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running | ok | error
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    cursor: Mapped[str] = mapped_column(String(200), default="")
+    message: Mapped[str] = mapped_column(Text, default="")
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+    __table_args__ = (UniqueConstraint("job", "run_key", name="uq_job_run"),)

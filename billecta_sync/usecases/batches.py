@@ -1,0 +1,61 @@
+"""Starting a monitor batch: resolve the command's query filter in Lime, one log and one task per object."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import update
+
+from billecta_sync import monitor
+from billecta_sync.container import Services
+from billecta_sync.db import MonitorBatch, MonitorLog
+from billecta_sync.errors import PermanentError
+from billecta_sync.lime_repo import LimeRepo
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    limetype: str  # logical limetype the query filter selects
+
+
+OPERATIONS: dict[str, Operation] = {
+    "upsert_attest_orders": Operation("upsert_attest_orders", "order"),
+}
+
+# publish(operation, object_id, monitor_log_id, params) -> task id
+Publisher = Callable[[str, int, int, dict[str, Any]], str]
+
+
+def start_batch(services: Services, batch_id: int, publish: Publisher) -> dict[str, int]:
+    """Create the batch's logs (once) and publish a task for every object not yet published."""
+    with services.db.session() as session:
+        batch = session.get(MonitorBatch, batch_id)
+        if batch is None:
+            raise PermanentError(f"monitor batch {batch_id} does not exist")
+        operation_name, query_filter, params = batch.operation, batch.query_filter, dict(batch.params or {})
+    operation = OPERATIONS.get(operation_name)
+    if operation is None:
+        monitor.fail_batch(services.db, batch_id, f"unknown operation {operation_name!r}")
+        raise PermanentError(f"unknown operation {operation_name!r}")
+
+    logs = monitor.existing_logs(services.db, batch_id)
+    if not logs:
+        ids = LimeRepo(services.lime, services.mappings).find_ids(operation.limetype, query_filter)
+        logs = monitor.add_logs(services.db, batch_id, operation.name, operation.limetype, ids)
+    with services.db.session() as session:
+        published = {i for (i,) in session.query(MonitorLog.id).filter(
+            MonitorLog.batch_id == batch_id, MonitorLog.task_id != "")}
+    for log_id, object_id in logs:
+        if log_id in published:
+            continue  # a retried start must not publish twice
+        task_id = publish(operation.name, int(object_id), log_id, params)
+        with services.db.session() as session:
+            session.execute(update(MonitorLog).where(MonitorLog.id == log_id, MonitorLog.task_id == "")
+                            .values(task_id=task_id[:64]))
+    monitor.mark_batch_started(services.db, batch_id, len(logs))
+    if not logs:
+        monitor.settle_batches(services.db)
+    return {"batch_id": batch_id, "total": len(logs)}

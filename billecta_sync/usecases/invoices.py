@@ -1,0 +1,173 @@
+"""Invoices in Lime mirror Billecta's invoice actions: number, OCR, amounts, dates, status and rows.
+
+Always written from a fresh GET of the invoice action, never from a webhook body, so events that
+arrive late or twice cannot roll the invoice back to an older state.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from billecta_sync.billecta.values import major_units
+from billecta_sync.container import Services
+from billecta_sync.errors import RelatedObjectMissing
+from billecta_sync.lime_repo import LimeRepo
+from billecta_sync.locks import object_lock
+from billecta_sync.usecases.common import as_date, iso_day, option_key, text
+
+STAGE_STATUS = {
+    "Created": "created",
+    "None": "created",
+    "Attested": "attested",
+    "InvoiceSent": "sent",
+    "ReminderInvoiceSent": "sent",
+    "Manual": "sent",
+    "Completed": "paid",
+    "Cancelled": "cancelled",
+    "SentToDebtCollection": "debtcollection",
+    "SalesRequested": "sent",
+    "SaleRequestAccepted": "sent",
+    "SalesRequestedCancelled": "sent",
+    "SalesRequestedDenied": "sent",
+}
+ROW_TYPES = {"Standard": "standard", "Package": "package", "Message": "message"}
+
+
+def invoice_status(invoice: dict[str, Any], previous: str = "", today: date | None = None) -> str:
+    state = invoice.get("State") or {}
+    status = STAGE_STATUS.get(str(state.get("Stage") or ""), "sent")
+    invoiced = major_units(invoice.get("InvoicedAmount")) or Decimal(0)
+    paid = major_units(invoice.get("PaidAmount")) or Decimal(0)
+    credited = major_units(invoice.get("CreditedAmount")) or Decimal(0)
+    current = major_units(invoice.get("CurrentAmount"))
+    if status == "paid" and credited > 0 and credited >= invoiced and paid == 0:
+        status = "credited"
+    elif status == "sent" and paid > 0 and (current is None or current > 0):
+        status = "subpaid"
+    if status in ("sent", "subpaid") and previous == "expired":
+        due = as_date(invoice.get("DueDate"))
+        if due and due < (today or date.today()):
+            status = "expired"  # set by the nightly job; Billecta has no such stage to contradict it
+    return status
+
+
+def invoice_values(invoice: dict[str, Any], previous_status: str = "") -> dict[str, Any]:
+    state = invoice.get("State") or {}
+    documents = invoice.get("Invoices") or []
+    first = documents[0] if documents else {}
+    invoiced = invoice.get("InvoicedAmount") or {}
+    return {
+        "actionpublicid": text(invoice.get("ActionPublicId")),
+        "invoicenumber": text(first.get("InvoiceNumber") or invoice.get("InvoiceNumber")),
+        "ocr": text(first.get("OCR")),
+        "invoicestatus": invoice_status(invoice, previous_status),
+        "invoicedate": iso_day(as_date(invoice.get("InvoiceDate"))),
+        "invoice_expires": iso_day(as_date(invoice.get("DueDate"))),
+        "invoicedamount": _money(invoice.get("InvoicedAmount")),
+        "currentamount": _money(invoice.get("CurrentAmount")),
+        "paidamount": _money(invoice.get("PaidAmount")),
+        "creditedamount": _money(invoice.get("CreditedAmount")),
+        "writtenoffamount": _money(invoice.get("WriteOffAmount")),
+        "currencycode": text(invoiced.get("CurrencyCode")) or "SEK",
+        "isdisputed": bool(state.get("DisputedDate")),
+        "ispaused": bool(state.get("IsPaused")),
+        "nexteventdate": iso_day(as_date(state.get("NextEventDate"))),
+        "billecta_error_message": "",
+    }
+
+
+def _money(value: Any) -> float:
+    units = major_units(value)
+    return float(units) if units is not None else 0.0
+
+
+def row_values(record: dict[str, Any], position: int) -> dict[str, Any]:
+    unit_price = major_units(record.get("UnitPrice"))
+    return {
+        "rowtype": ROW_TYPES.get(str(record.get("RecordType") or "Standard"), "standard"),
+        "description": text(record.get("ArticleDescription")),
+        "quantity": float(record.get("Quantity") or 0),
+        "unitprice": float(unit_price) if unit_price is not None else 0.0,
+        "vat": float(record.get("VAT") or 0),
+        "position": position,
+    }
+
+
+def _relations(services: Services, repo: LimeRepo, invoice: dict[str, Any]) -> dict[str, Any]:
+    creditor_public_id = text(invoice.get("CreditorPublicId"))
+    creditor = repo.find_one("creditor", {"creditorpublicid": creditor_public_id}) if creditor_public_id else None
+    if creditor is None:
+        raise RelatedObjectMissing(f"no Lime creditor has creditorpublicid {creditor_public_id!r}")
+    relations: dict[str, Any] = {"creditor": creditor["_id"]}
+    debtor_public_id = text((invoice.get("Debtor") or {}).get("DebtorPublicId") or invoice.get("DebtorPublicId"))
+    if debtor_public_id:
+        link = repo.find_one("creditordebtor", {"debtorpublicid": debtor_public_id})
+        if link is not None and link.get("debtor"):
+            relations["debtor"] = link["debtor"]
+    order = repo.find_one("order", {"actionpublicid": text(invoice.get("ActionPublicId"))})
+    if order is not None:
+        relations["order"] = order["_id"]
+    return relations
+
+
+def _sync_rows(repo: LimeRepo, invoice_id: int, records: list[dict[str, Any]]) -> None:
+    existing = {int(r.get("position") or 0): r for r in repo.find("invoicerow", {"invoice": invoice_id})}
+    for position, record in enumerate(records, start=1):
+        values = row_values(record, position)
+        current = existing.pop(position, None)
+        if current is None:
+            repo.create("invoicerow", {**values, "invoice": invoice_id})
+        elif any(_differs(current.get(k), v) for k, v in values.items()):
+            repo.update("invoicerow", current["_id"], values)
+    for leftover in existing.values():
+        repo.delete("invoicerow", leftover["_id"])
+
+
+def _differs(current: Any, wanted: Any) -> bool:
+    if isinstance(wanted, float):
+        try:
+            return abs(float(current or 0) - wanted) > 1e-9
+        except (TypeError, ValueError):
+            return True
+    if isinstance(current, dict):
+        current = option_key(current)
+    return (current if current is not None else "") != (wanted if wanted is not None else "")
+
+
+def sync_invoice_from_billecta(services: Services, action_public_id: str) -> str:
+    """Create or update the Lime invoice (and rows) of one Billecta invoice action."""
+    repo = LimeRepo(services.lime, services.mappings)
+    with object_lock(services.redis, f"invoice:{action_public_id}",
+                     timeout_s=services.settings.worker.lock_timeout_s):
+        invoice = services.billecta.get_invoice(action_public_id)
+        existing = repo.find_one("invoice", {"actionpublicid": action_public_id})
+        previous_status = option_key(existing.get("invoicestatus")) if existing else ""
+        values = {**invoice_values(invoice, previous_status or ""), **_relations(services, repo, invoice)}
+        if existing is None:
+            created = repo.create("invoice", values)
+            invoice_id = int(created["_id"])
+            verb = "created"
+        else:
+            invoice_id = int(existing["_id"])
+            changed = {k: v for k, v in values.items() if _differs(existing.get(k), v)}
+            repo.update("invoice", invoice_id, changed)
+            verb = "updated" if changed else "unchanged"
+        _sync_rows(repo, invoice_id, list(invoice.get("Records") or []))
+        _sync_order_status(repo, values)
+        return f"invoice {invoice_id} {verb} from Billecta invoice {action_public_id} ({values['invoicestatus']})"
+
+
+def _sync_order_status(repo: LimeRepo, values: dict[str, Any]) -> None:
+    order_id = values.get("order")
+    if not order_id:
+        return
+    wanted = {"credited": "credited", "cancelled": "cancelled"}.get(values["invoicestatus"])
+    if wanted is None and values["invoicestatus"] not in ("created",):
+        wanted = "attested"
+    if wanted is None:
+        return
+    order = repo.get_or_none("order", order_id)
+    if order is not None and option_key(order.get("orderstatus")) not in (wanted, "credited", "cancelled"):
+        repo.update("order", order_id, {"orderstatus": wanted, "billecta_error_message": ""})

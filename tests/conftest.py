@@ -1,0 +1,87 @@
+"""Shared fixtures: the real stack (processes, HTTP, Redis, SQL) for integration and end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from billecta_sync.runner import Ports, Stack, StackConfig, redis_answers
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
+POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def postgres_reachable() -> bool:
+    try:
+        import psycopg
+
+        with psycopg.connect(POSTGRES_ADMIN_URL.replace("+psycopg", ""), connect_timeout=2):
+            return True
+    except Exception:
+        return False
+
+
+def create_postgres_database() -> tuple[str, str]:
+    """A fresh, empty PostgreSQL database for one test session; returns (url, name)."""
+    import psycopg
+
+    name = f"billecta_sync_test_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(POSTGRES_ADMIN_URL.replace("+psycopg", ""), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
+    return f"{base}/{name}", name
+
+
+def drop_postgres_database(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(POSTGRES_ADMIN_URL.replace("+psycopg", ""), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def redis_db_url(index: int) -> str:
+    """A Redis database of its own for one stack; the machine's Redis, else an embedded one later."""
+    return f"{REDIS_URL.rstrip('/')}/{index}"
+
+
+def start_stack(tmp: Path, *, database_url: str | None, redis_index: int, **overrides: object) -> Stack:
+    redis_url = redis_db_url(redis_index)
+    if redis_answers(redis_url):
+        import redis
+
+        redis.Redis.from_url(redis_url).flushdb()
+    config = StackConfig(var_dir=tmp, ports=Ports.free(), redis_url=redis_url, database_url=database_url,
+                         services=("billecta-sandbox", "lime-sandbox", "gateway", "worker", "beat"),
+                         quiet=True, **overrides)  # type: ignore[arg-type]
+    stack = Stack(config)
+    try:
+        stack.start(timeout_s=90)
+    except Exception:
+        logs = "\n".join(f"--- {name}\n{stack.log_tail(name, 40)}" for name in stack.logs)
+        stack.stop()
+        raise RuntimeError(f"the stack did not start:\n{logs}") from None
+    return stack
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The whole stack as real processes, once on SQLite and once on PostgreSQL (when reachable)."""
+    tmp = tmp_path_factory.mktemp(f"stack-{request.param}")
+    pg_name = None
+    if request.param == "postgres":
+        if not postgres_reachable():
+            pytest.skip(f"PostgreSQL does not answer at {POSTGRES_ADMIN_URL}")
+        database_url, pg_name = create_postgres_database()
+    else:
+        database_url = None
+    running = start_stack(tmp, database_url=database_url, redis_index=12 if request.param == "sqlite" else 13)
+    try:
+        yield running
+    finally:
+        running.stop()
+        if pg_name:
+            drop_postgres_database(pg_name)

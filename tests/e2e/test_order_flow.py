@@ -1,0 +1,152 @@
+"""The foundation flow over real processes: order in Lime → invoice in Billecta → invoice back in Lime."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+import requests
+
+from billecta_sync.billecta import BillectaClient
+from billecta_sync.demo import DemoTarget, find_invoice, run_demo, seed, start_command, wait_batch
+from billecta_sync.lime import LimeClient
+from billecta_sync.lime.values import option_key
+from billecta_sync.runner import Stack
+from billecta_sync.settings import BillectaSettings, LimeSettings, Secret
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def target(stack: Stack) -> DemoTarget:
+    return DemoTarget(gateway_url=stack.gateway_url, billecta_url=stack.billecta_url, lime_url=stack.lime_url)
+
+
+@pytest.fixture(scope="module")
+def billecta(stack: Stack) -> Iterator[BillectaClient]:
+    client = BillectaClient(BillectaSettings(base_url=stack.billecta_url,
+                                             authentication=Secret(stack.config.billecta_auth)))
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def lime(stack: Stack) -> LimeClient:
+    return LimeClient(LimeSettings(base_url=stack.lime_url, api_key=Secret(stack.config.lime_key)))
+
+
+def wait_for(probe, timeout_s: float = 60.0, what: str = "condition"):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_order_becomes_attested_invoice_and_comes_back_to_lime(target: DemoTarget, billecta: BillectaClient,
+                                                               lime: LimeClient) -> None:
+    result = run_demo(target, out=lambda _line: None, timeout_s=90)
+
+    assert result.batch["status"] == "ok"
+    assert result.batch["counts"] == {"running": 0, "ok": 1, "error": 0}
+    order = lime.get("order", result.order_id)
+    assert option_key(order["orderstatus"]) == "attested"
+    assert order["billecta_error_message"] == ""
+    action_id = order["actionpublicid"]
+
+    # Billecta holds the attested invoice with the order's rows, message row included.
+    remote = billecta.get_invoice(action_id)
+    assert remote["State"]["Stage"] in ("Attested", "InvoiceSent")
+    assert remote["ExternalReference"] == f"lime-order-{result.order_id}"
+    assert [r["RecordType"] for r in remote["Records"]] == ["Standard", "Message", "Standard"]
+    assert remote["Records"][1]["ArticleDescription"] == "Avser lokal 4B"
+    # 12 500.00 + 2 x 850.50 = 14 201.00 excl. VAT; 25 % VAT → 17 751.25, in öre on the wire.
+    assert remote["InvoicedAmount"]["Value"] == 1775125
+
+    # Public ids were saved on the Lime relations.
+    link = next(lime.query("creditordebtor", ["_id", "debtorpublicid"],
+                           filter={"key": "debtor", "op": "=", "exp": result.debtor_id}))
+    assert link["debtorpublicid"] == remote["Debtor"]["DebtorPublicId"] or link["debtorpublicid"]
+    products = list(lime.query("creditorarticle", ["_id", "articlepublicid", "article"],
+                               filter={"key": "creditor", "op": "=", "exp": result.creditor_id}))
+    assert sorted(p["article"] for p in products) == sorted(result.article_ids)
+    assert all(p["articlepublicid"] for p in products)
+
+    # The invoice came back to Lime with Billecta's number, OCR, amounts and dates.
+    invoice = result.invoice
+    assert invoice is not None
+    assert invoice["invoicenumber"] == remote["Invoices"][0]["InvoiceNumber"]
+    assert invoice["ocr"] == remote["Invoices"][0]["OCR"]
+    assert Decimal(str(invoice["invoicedamount"])) == Decimal("17751.25")
+    assert option_key(invoice["invoicestatus"]) == "sent"
+    assert invoice["order"] == result.order_id
+    assert invoice["debtor"] == result.debtor_id
+    assert invoice["creditor"] == result.creditor_id
+    assert [option_key(r["rowtype"]) for r in result.invoice_rows] == ["standard", "message", "standard"]
+    assert [r["position"] for r in result.invoice_rows] == [1, 2, 3]
+
+    # Running the command again changed nothing and created nothing.
+    assert result.second_batch["status"] == "ok"
+    assert "already attested" in result.second_batch["logs"][0]["message"]
+    debtor_id = remote["Debtor"]["DebtorPublicId"]
+    assert len(billecta.open_invoices_by_debtor(debtor_id)) == 1
+
+
+def test_redelivered_webhooks_create_nothing_twice(stack: Stack, target: DemoTarget, lime: LimeClient) -> None:
+    result = run_demo(target, out=lambda _line: None, timeout_s=90)
+    invoice = result.invoice
+    assert invoice is not None
+    deliveries = requests.get(f"{stack.billecta_admin_url}/webhooks", timeout=10).json()
+    delivered = [d for d in deliveries if d["status"] == "delivered"]
+    assert delivered, "the sandbox delivered no webhooks"
+    for delivery in delivered:  # Billecta redelivers: every webhook once more
+        requests.post(f"{stack.billecta_admin_url}/webhooks/{delivery['id']}/resend", timeout=10).raise_for_status()
+    requests.post(f"{stack.billecta_admin_url}/webhooks/wait-idle", params={"timeout": 30}, timeout=40)
+
+    def inbox_settled() -> dict[str, int] | None:
+        stats = requests.get(f"{stack.gateway_url}{stack.config.prefix}/operator/inbox-stats",
+                             headers={"X-API-Key": stack.config.operator_key}, timeout=10).json()
+        counts = stats.get("counts", stats)
+        busy = sum(counts.get(s, 0) for s in ("received", "queued", "processing", "failed"))
+        return counts if busy == 0 else None
+
+    counts = wait_for(inbox_settled, 60, "the inbox to settle")
+    assert counts.get("duplicate", 0) >= 1
+    assert counts.get("dead", 0) == 0
+    same = list(lime.query("invoice", ["_id"], filter={"key": "actionpublicid", "op": "=",
+                                                        "exp": invoice["actionpublicid"]}))
+    assert [row["_id"] for row in same] == [invoice["_id"]]
+    rows = list(lime.query("invoicerow", ["_id"], filter={"key": "invoice", "op": "=", "exp": invoice["_id"]}))
+    assert len(rows) == 3
+
+
+def test_order_with_a_row_without_article_fails_visibly(target: DemoTarget, billecta: BillectaClient,
+                                                       lime: LimeClient) -> None:
+    seeded = seed(target, billecta, lime)
+    lime.create("orderrow", {"order": seeded.order_id, "rowtype": "standard", "description": "Okänd vara",
+                             "quantity": 1, "unitprice": 10, "vat": 25, "position": 4})
+    batch = wait_batch(target, start_command(target, [seeded.order_id]), 60)
+    assert batch["status"] == "donewitherror"
+    assert batch["logs"][0]["status"] == "error"
+    assert "has no article" in batch["logs"][0]["message"]
+    order = lime.get("order", seeded.order_id)
+    assert option_key(order["orderstatus"]) == "errorupsert"
+    assert "has no article" in order["billecta_error_message"]
+    assert order["actionpublicid"] == ""
+
+
+def test_billecta_refusal_is_shown_on_the_order(target: DemoTarget, billecta: BillectaClient,
+                                                lime: LimeClient) -> None:
+    seeded = seed(target, billecta, lime)
+    # A creditor id Billecta does not know: Billecta refuses the debtor, nothing is retried forever.
+    lime.update("creditor", seeded.creditor_id, {"creditorpublicid": "00000000-0000-0000-0000-000000000000"})
+    batch = wait_batch(target, start_command(target, [seeded.order_id]), 90)
+    assert batch["status"] == "donewitherror"
+    order = lime.get("order", seeded.order_id)
+    assert option_key(order["orderstatus"]) == "errorupsert"
+    assert order["billecta_error_message"] != ""
+    assert find_invoice(lime, "") is None or order["actionpublicid"] == ""

@@ -1,0 +1,106 @@
+"""The one Task base class: monitor log, log context, time limits, retries and dead letters.
+
+Tasks stay thin: they take ids, call a use-case and leave every cross-cutting concern to this class.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from celery import Task
+from celery.exceptions import Retry
+
+from billecta_sync import monitor
+from billecta_sync.container import Services, get_services
+from billecta_sync.db import DeadLetter, MonitorStatus
+from billecta_sync.errors import PermanentError
+from billecta_sync.retry import backoff_s, is_retryable
+
+log = logging.getLogger("billecta_sync.tasks")
+
+
+class SyncTask(Task):
+    abstract = True
+    # Retries are counted by is_final_attempt against the configured limit, not by Celery.
+    max_retries = None
+    acks_late = True
+    reject_on_worker_lost = True
+    ignore_result = True
+    #: keyword argument holding the monitor log this run reports to, if any
+    monitor_log_kwarg = "monitor_log_id"
+
+    @property
+    def services(self) -> Services:
+        return get_services()
+
+    @property
+    def max_attempts_retries(self) -> int:
+        return self.services.settings.worker.max_retries
+
+    def is_final_attempt(self) -> bool:
+        return self.request.retries >= self.max_attempts_retries
+
+    def run_use_case(self, fn: Callable[..., Any], *args: Any, monitor_log_id: int | None = None,
+                     on_final_failure: Callable[[BaseException], None] | None = None,
+                     inbox_id: int | None = None, **kwargs: Any) -> Any:
+        """Run ``fn(services, *args, **kwargs)`` under the retry policy; report to the monitor log."""
+        services = self.services
+        context = {"task": self.name, "task_id": self.request.id, "args": list(args),
+                   "attempt": self.request.retries + 1}
+        if monitor_log_id is not None:
+            monitor.log_started(services.db, monitor_log_id, self.request.id or "")
+        try:
+            result = fn(services, *args, **kwargs)
+        except Retry:
+            raise
+        except PermanentError as exc:
+            log.warning("permanent failure: %s", exc, extra=context)
+            if monitor_log_id is not None:
+                monitor.log_finished(services.db, monitor_log_id, MonitorStatus.ERROR, str(exc))
+                monitor.settle_batch_of_log(services.db, monitor_log_id)
+            raise
+        except Exception as exc:
+            final = self.is_final_attempt() or not is_retryable(exc)
+            if not final:
+                delay = backoff_s(self.request.retries, services.settings.worker.retry_backoff_max_s, exc)
+                log.info("attempt %s failed (%s); retrying in %.1f s", context["attempt"], exc, delay,
+                         extra=context)
+                if monitor_log_id is not None:
+                    monitor.log_note(services.db, monitor_log_id,
+                                     f"Attempt {context['attempt']} failed, retrying: {exc}")
+                raise self.retry(exc=exc, countdown=delay) from exc
+            log.error("giving up after %s attempts: %s", context["attempt"], exc, extra=context)
+            if on_final_failure is not None:
+                try:
+                    on_final_failure(exc)
+                except Exception:  # reporting must not hide the original failure
+                    log.exception("could not record the final failure", extra=context)
+            if monitor_log_id is not None:
+                monitor.log_finished(services.db, monitor_log_id, MonitorStatus.ERROR, str(exc) or repr(exc))
+                monitor.settle_batch_of_log(services.db, monitor_log_id)
+            self.dead_letter(exc, args=list(args), kwargs={**kwargs, "monitor_log_id": monitor_log_id},
+                             inbox_id=inbox_id)
+            raise
+        if monitor_log_id is not None:
+            message = result if isinstance(result, str) else ""
+            monitor.log_finished(services.db, monitor_log_id, MonitorStatus.OK, message)
+            monitor.settle_batch_of_log(services.db, monitor_log_id)
+        return result
+
+    def dead_letter(self, exc: BaseException, *, args: list[Any], kwargs: dict[str, Any],
+                    inbox_id: int | None = None) -> None:
+        with self.services.db.session() as session:
+            session.add(DeadLetter(
+                task_name=self.name,
+                task_id=self.request.id or "",
+                queue=(self.request.delivery_info or {}).get("routing_key", "") or "",
+                args=args,
+                kwargs={k: v for k, v in kwargs.items() if v is not None},
+                exception=f"{type(exc).__name__}: {exc}"[:4000],
+                traceback="".join(traceback.format_exception(exc))[-8000:],
+                inbox_id=inbox_id,
+                monitor_log_id=kwargs.get(self.monitor_log_kwarg),
+            ))
