@@ -185,5 +185,37 @@ def inbox_replay(ids: tuple[int, ...], status: str | None, since: str | None, un
     click.echo(f"replayed {len(selected)} rows")
 
 
+ROUTES_DOC_HEADER = (
+    "# Billecta API routes used by billecta-sync\n\n"
+    "Generated from `billecta_sync/billecta/routes.py` (the one route table) by `billecta-sync docs routes`; "
+    "a test keeps this file equal to the table. **verified**: method and path seen in public sources; "
+    "**partly**: the operation or its view model is known but the path is not; **unverified**: nothing "
+    "public — check on Billecta's test environment before relying on it. Paths are relative to the "
+    "configured base URL (`.../v1`).\n\n"
+)
+
+
+def routes_document() -> str:
+    from billecta_sync.billecta import routes_markdown
+
+    return ROUTES_DOC_HEADER + routes_markdown()
+
+
+@main.group()
+def docs() -> None:
+    """Documents generated from the code."""
+
+
+@docs.command("routes")
+@click.option("--write", type=click.Path(dir_okay=False), default=None, help="Write to this file.")
+def docs_routes(write: str | None) -> None:
+    """The Billecta route table, with each path's verification status, as Markdown."""
+    text = routes_document()
+    if write:
+        Path(write).write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
+
+
 if __name__ == "__main__":
     main()

@@ -190,6 +190,7 @@ class Stack:
             "DATABASE_URL": self.database_url,
             "REDIS_URL": self.redis_url or c.redis_url,
             "PYTHONUNBUFFERED": "1",
+            "LIME_SANDBOX_LATENCY_MS": str(c.lime_latency_ms),
         })
         env.update(c.extra_env)
         return env
@@ -228,8 +229,7 @@ class Stack:
                                  "--webhook-header", f"X-API-Key: {c.webhook_key}",
                                  "--latency-ms", str(c.billecta_latency_ms)],
             "lime-sandbox": [py, "-m", "sandbox.lime", "--host", "127.0.0.1", "--port", str(c.ports.lime),
-                             "--database-url", f"sqlite:///{(c.var_dir / 'lime-sandbox.db').resolve()}",
-                             "--latency-ms", str(c.lime_latency_ms)],
+                             "--database-url", f"sqlite:///{(c.var_dir / 'lime-sandbox.db').resolve()}"],
             "gateway": [py, "-m", "gunicorn", "webhook_gateway.wsgi:app", "--bind",
                         f"127.0.0.1:{c.ports.gateway}", "--workers", str(c.gateway_workers), "--threads", "4",
                         "--worker-class", "gthread", "--timeout", "60", "--access-logfile", "-"],
@@ -327,7 +327,7 @@ class Stack:
             ("commands", f"{self.gateway_url}{c.prefix}/task/...  (X-API-Key: {c.commands_key})"),
             ("billecta", f"{self.billecta_url}/  (Authorization: {c.billecta_auth})"),
             ("lime", f"{self.lime_url}  (X-API-Key: {c.lime_key})"),
-            ("flower", self.flower_url),
+            *([("flower", self.flower_url)] if "flower" in c.services else []),
             ("redis", self.redis_url),
             ("database", self.database_url),
             ("logs", str(c.var_dir / "logs")),

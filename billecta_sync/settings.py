@@ -107,8 +107,6 @@ class Settings:
     mappings: FieldMappings
     embedded_redis: bool = True  # start a private Redis server when none answers at redis_url
     log_level: str = "INFO"
-    timezone: str = "Europe/Stockholm"
-    retention_days: int = 90
     source: str = "environment"
 
     def api_keys(self, scope: str) -> tuple[Secret, ...]:
@@ -142,7 +140,6 @@ ENV_SETTINGS: tuple[tuple[str, str, str], ...] = (
     ("WORKER_RETRY_BACKOFF_MAX_S", "worker.retry_backoff_max_s", "cap of the exponential backoff (default 600)"),
     ("WORKER_VISIBILITY_TIMEOUT_S", "worker.visibility_timeout_s", "Redis visibility timeout (default 3600)"),
     ("LOG_LEVEL", "log_level", "DEBUG, INFO, WARNING or ERROR (default INFO)"),
-    ("RETENTION_DAYS", "retention_days", "days to keep inbox rows and monitor logs (default 90)"),
 )
 
 
@@ -331,7 +328,6 @@ def load_settings(env: Mapping[str, str] | None = None, config_file: str | os.Pa
         mappings=mappings,
         embedded_redis=r.flag("REDIS_EMBEDDED", "redis.embedded", True),
         log_level=log_level,
-        retention_days=r.number("RETENTION_DAYS", "retention_days", 90, int, 1),
         source=source,
     )
 

@@ -48,7 +48,7 @@ class SyncTask(Task):
                      inbox_id: int | None = None, **kwargs: Any) -> Any:
         """Run ``fn(services, *args, **kwargs)`` under the retry policy; report to the monitor log."""
         services = self.services
-        context = {"task": self.name, "task_id": self.request.id, "args": list(args),
+        context = {"task": self.name, "task_id": self.request.id, "task_args": list(args),
                    "attempt": self.request.retries + 1}
         if monitor_log_id is not None:
             monitor.log_started(services.db, monitor_log_id, self.request.id or "")

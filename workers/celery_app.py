@@ -6,7 +6,9 @@ own instance with ``make_celery`` only to publish tasks by name.
 
 from __future__ import annotations
 
-from celery import Celery
+from typing import Any
+
+from celery import Celery, signals
 from kombu import Queue
 
 from billecta_sync import tasknames
@@ -51,6 +53,14 @@ def celery_config(settings: Settings) -> dict[str, object]:
         "timezone": "UTC",
         "enable_utc": True,
     }
+
+
+@signals.setup_logging.connect
+def _setup_logging(**_kwargs: Any) -> None:
+    # Connecting this signal stops Celery from configuring logging its own way.
+    from billecta_sync.logs import configure_logging
+
+    configure_logging(get_settings().log_level)
 
 
 def make_celery(settings: Settings | None = None, *, include_tasks: bool = False) -> Celery:

@@ -100,7 +100,7 @@ def test_redelivered_webhooks_create_nothing_twice(stack: Stack, target: DemoTar
     result = run_demo(target, out=lambda _line: None, timeout_s=90)
     invoice = result.invoice
     assert invoice is not None
-    deliveries = requests.get(f"{stack.billecta_admin_url}/webhooks", timeout=10).json()
+    deliveries = requests.get(f"{stack.billecta_admin_url}/webhooks", timeout=10).json()["deliveries"]
     delivered = [d for d in deliveries if d["status"] == "delivered"]
     assert delivered, "the sandbox delivered no webhooks"
     for delivery in delivered:  # Billecta redelivers: every webhook once more
