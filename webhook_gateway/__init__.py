@@ -1,0 +1,62 @@
+"""The webhook gateway: a thin Flask app that authenticates, validates and enqueues.
+
+It never calls Billecta and holds no Billecta credentials: every request becomes a database row
+and/or a task published by name, and the workers do the work.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from flask import Flask
+
+from billecta_sync.db import Database
+from billecta_sync.settings import Settings, get_settings
+from webhook_gateway import requestlog
+from webhook_gateway.context import EXTENSION_KEY, Gateway
+from webhook_gateway.errors import register_error_handlers
+from webhook_gateway.openapi import build_openapi
+from webhook_gateway.publisher import CeleryPublisher, Publisher, TaskFailed
+
+__all__ = ["CeleryPublisher", "Gateway", "Publisher", "TaskFailed", "create_app"]
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    db: Database | None = None,
+    celery: Celery | None = None,
+    redis_client: Any | None = None,
+    publisher: Publisher | None = None,
+) -> Flask:
+    """Build the gateway app; every collaborator not given is built from ``settings``.
+
+    ``publisher`` wins over ``celery``; without either, a publisher-only Celery app is made.
+    """
+    settings = settings or get_settings()
+    if publisher is None:
+        if celery is None:
+            from workers.celery_app import make_celery
+
+            celery = make_celery(settings)
+        publisher = CeleryPublisher(celery)
+
+    app = Flask(__name__, static_folder=None)
+    # Werkzeug refuses larger bodies as they are read, for every route (the routes check as well).
+    app.config["MAX_CONTENT_LENGTH"] = settings.gateway.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the documented field order
+    app.extensions[EXTENSION_KEY] = Gateway(
+        settings=settings,
+        db=db or Database(settings.database_url),
+        publisher=publisher,
+        redis_client=redis_client,
+    )
+
+    register_error_handlers(app)
+    requestlog.install(app)
+    from webhook_gateway import routes
+
+    routes.register(app, settings)
+    build_openapi(app, settings)  # fails now, not on first request, if a route lacks its description
+    return app

@@ -1,0 +1,39 @@
+"""The gateway's collaborators, stored once per app in ``app.extensions["billecta_sync"]``."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+from flask import current_app
+
+from billecta_sync.db import Database
+from billecta_sync.settings import Settings
+from webhook_gateway.publisher import Publisher
+
+EXTENSION_KEY = "billecta_sync"
+
+
+@dataclass
+class Gateway:
+    settings: Settings
+    db: Database
+    publisher: Publisher
+    redis_client: Any | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def redis(self) -> Any:
+        """A Redis client for readiness checks, built on first use (short timeouts: a probe must not hang)."""
+        with self._lock:
+            if self.redis_client is None:
+                self.redis_client = redis.Redis.from_url(
+                    self.settings.redis_url, socket_timeout=2, socket_connect_timeout=2
+                )
+            return self.redis_client
+
+
+def gateway() -> Gateway:
+    return current_app.extensions[EXTENSION_KEY]

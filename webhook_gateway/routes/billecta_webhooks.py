@@ -1,0 +1,89 @@
+"""The Billecta webhook receiver: authenticate, validate, store, enqueue, answer.
+
+The row is committed before the answer, so a 200 means the delivery is durable; when the broker is
+down the answer is still 200 ("received") and the inbox sweeper publishes the row later. Only a
+failed database write answers 503, which makes Billecta deliver again.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, jsonify, request
+from sqlalchemy.exc import SQLAlchemyError
+
+from billecta_sync import inbox, tasknames
+from billecta_sync.db import InboxStatus
+from billecta_sync.webhooks.events import InvalidWebhook, missing_ids, parse_billecta_event
+from webhook_gateway.auth import require_scope
+from webhook_gateway.body import parse_json_object, read_body
+from webhook_gateway.context import gateway
+from webhook_gateway.errors import ApiError
+from webhook_gateway.openapi import Doc, documented, ref
+
+log = logging.getLogger("webhook_gateway.webhooks")
+bp = Blueprint("billecta_webhooks", __name__)
+
+SOURCE = "billecta"
+
+_DOC = Doc(
+    "Receive a Billecta webhook",
+    "webhooks",
+    description="Stores the delivery and queues it for processing. Unsupported event types are stored as "
+                "ignored and acknowledged. 503 means it was not stored: deliver again.",
+    request_schema={"type": "object", "description": "the Billecta event as sent (WebhookTriggerType and ids)"},
+    responses={
+        200: ("stored: queued, received (queued later) or ignored (unsupported event)", ref("WebhookAccepted")),
+        400: ("not JSON, not an object, no event type, or a supported event without its ids", ref("Error")),
+        413: ("body too large", ref("Error")),
+        503: ("the delivery could not be stored; deliver again", ref("Error")),
+    },
+)
+
+
+@bp.post("/billecta-webhook-receiver")
+@documented(_DOC)
+@require_scope("webhook")
+def receive_billecta_webhook() -> tuple[Response, int]:
+    gw = gateway()
+    raw = read_body(gw.settings.gateway.max_body_bytes)
+    payload = parse_json_object(raw)
+    try:
+        event = parse_billecta_event(payload)
+    except InvalidWebhook as exc:
+        raise ApiError(400, str(exc), error="invalid_webhook") from None
+    if event.supported:
+        missing = missing_ids(event)
+        if missing:
+            raise ApiError(400, f"event {event.type} needs one of these ids: {', '.join(missing)}",
+                           error="missing_ids", missing=list(missing))
+
+    headers = inbox.redact_headers(dict(request.headers), extra_secret=[gw.settings.gateway.api_key_header])
+    status = InboxStatus.RECEIVED if event.supported else InboxStatus.IGNORED
+    try:
+        inbox_id = inbox.record(
+            gw.db, SOURCE, headers, raw, request.remote_addr or "", event_type=event.type,
+            object_key=event.object_key, status=status,
+            last_error="" if event.supported else f"unsupported event type {event.type}",
+        )
+    except SQLAlchemyError as exc:
+        log.warning("could not store a %s webhook (%s); answering 503 so Billecta retries",
+                    event.type, type(exc).__name__)
+        raise ApiError(503, "the delivery could not be stored; retry later", error="unavailable") from None
+
+    if not event.supported:
+        log.info("ignored unsupported Billecta event %s (inbox %s)", event.type, inbox_id)
+        return jsonify(status="ignored", inbox_id=inbox_id), 200
+
+    try:
+        gw.publisher.publish(tasknames.PROCESS_BILLECTA_WEBHOOK, [inbox_id], tasknames.QUEUE_WEBHOOKS)
+    except Exception as exc:  # any broker failure: the row is durable and the sweeper publishes it later
+        log.warning("could not queue inbox %s (%s); left as received for the sweeper", inbox_id,
+                    type(exc).__name__)
+        return jsonify(status="received", inbox_id=inbox_id), 200
+    try:
+        inbox.mark_queued(gw.db, inbox_id)
+    except SQLAlchemyError as exc:
+        # The task is on its way and a received row is claimable too; only the status label lags.
+        log.warning("inbox %s queued but not marked so (%s)", inbox_id, type(exc).__name__)
+    return jsonify(status="queued", inbox_id=inbox_id), 200
