@@ -70,6 +70,17 @@ def mark_queued(db: Database, inbox_id: int) -> bool:
         return result.rowcount == 1  # type: ignore[attr-defined]
 
 
+def mark_received(db: Database, inbox_id: int) -> bool:
+    """Undo an optimistic ``queued`` when publishing failed, so the row shows it still waits."""
+    with db.session() as session:
+        result = session.execute(
+            update(WebhookInbox)
+            .where(WebhookInbox.id == inbox_id, WebhookInbox.status == InboxStatus.QUEUED)
+            .values(status=InboxStatus.RECEIVED, updated_at=utcnow())
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+
 def claim(db: Database, inbox_id: int, lease_s: int = 300, now: datetime | None = None) -> WebhookInbox | None:
     """Take the row for processing; ``None`` when it is finished or someone else holds a live lease."""
     now = now or utcnow()

@@ -29,9 +29,13 @@ def is_retryable(exc: BaseException) -> bool:
 
 
 def backoff_s(retries: int, cap_s: float, exc: BaseException | None = None) -> float:
-    """Exponential backoff with full jitter; a server's Retry-After is a floor."""
+    """Exponential backoff with full jitter; a server's Retry-After is a floor, within the cap.
+
+    Never more than ``cap_s``: the broker's visibility timeout is checked against that cap at start-up,
+    and a longer countdown would make Redis hand the waiting task to a second worker.
+    """
     delay = random.uniform(0, min(cap_s, 2.0 * (2**retries)))
     hint = getattr(exc, "retry_after_s", None)
     if isinstance(exc, BillectaApiRateLimitedException | LimeRateLimited) and hint:
         delay = max(delay, float(hint))
-    return max(1.0, delay)
+    return max(1.0, min(delay, cap_s))

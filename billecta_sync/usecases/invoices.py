@@ -144,7 +144,11 @@ def sync_invoice_from_billecta(services: Services, action_public_id: str) -> str
         invoice = services.billecta.get_invoice(action_public_id)
         existing = repo.find_one("invoice", {"actionpublicid": action_public_id})
         previous_status = option_key(existing.get("invoicestatus")) if existing else ""
-        values = {**invoice_values(invoice, previous_status or ""), **_relations(services, repo, invoice)}
+        values = invoice_values(invoice, previous_status or "")
+        if existing is None or not all(existing.get(k) for k in ("creditor", "debtor", "order")):
+            # Relations never change once set; look them up only while one is still missing (the order
+            # may not carry its actionpublicid yet when the first event arrives).
+            values.update(_relations(services, repo, invoice))
         if existing is None:
             created = repo.create("invoice", values)
             invoice_id = int(created["_id"])
@@ -154,8 +158,11 @@ def sync_invoice_from_billecta(services: Services, action_public_id: str) -> str
             changed = {k: v for k, v in values.items() if _differs(existing.get(k), v)}
             repo.update("invoice", invoice_id, changed)
             verb = "updated" if changed else "unchanged"
-        _sync_rows(repo, invoice_id, list(invoice.get("Records") or []))
-        _sync_order_status(repo, values)
+        if existing is None or previous_status in ("", "created"):
+            # Billecta locks an invoice's rows when it is attested; after that they cannot change.
+            _sync_rows(repo, invoice_id, list(invoice.get("Records") or []))
+        if existing is None or previous_status != values["invoicestatus"] or "order" in values:
+            _sync_order_status(repo, {**values, "order": values.get("order") or (existing and existing.get("order"))})
         return f"invoice {invoice_id} {verb} from Billecta invoice {action_public_id} ({values['invoicestatus']})"
 
 

@@ -168,7 +168,8 @@ def _upsert(services: Services, repo: LimeRepo, order: dict[str, Any]) -> tuple[
             raise PermanentError(f"Order row {row['_id']} has no article.")
         if article_id not in articles:
             articles[article_id] = repo.get("article", article_id)
-            products[article_id] = ensure_product(services, repo, creditor_id, creditor_public_id, article_id)
+            products[article_id] = ensure_product(services, repo, creditor_id, creditor_public_id, article_id,
+                                                  article=articles[article_id])
     debtor_public_id = ensure_debtor(services, repo, creditor_id, creditor_public_id, debtor_id)
     entry = invoice_entry(order, rows, products, articles, creditor_public_id, debtor_public_id)
 

@@ -59,7 +59,9 @@ def receive_billecta_webhook() -> tuple[Response, int]:
                            error="missing_ids", missing=list(missing))
 
     headers = inbox.redact_headers(dict(request.headers), extra_secret=[gw.settings.gateway.api_key_header])
-    status = InboxStatus.RECEIVED if event.supported else InboxStatus.IGNORED
+    # Stored as queued up front so the common path costs one commit; if publishing fails the row is put
+    # back to received, and even a crash in between is safe: the sweeper re-publishes old queued rows.
+    status = InboxStatus.QUEUED if event.supported else InboxStatus.IGNORED
     try:
         inbox_id = inbox.record(
             gw.db, SOURCE, headers, raw, request.remote_addr or "", event_type=event.type,
@@ -80,10 +82,9 @@ def receive_billecta_webhook() -> tuple[Response, int]:
     except Exception as exc:  # any broker failure: the row is durable and the sweeper publishes it later
         log.warning("could not queue inbox %s (%s); left as received for the sweeper", inbox_id,
                     type(exc).__name__)
+        try:
+            inbox.mark_received(gw.db, inbox_id)
+        except SQLAlchemyError:
+            pass  # still "queued": the sweeper re-publishes queued rows that nobody processed
         return jsonify(status="received", inbox_id=inbox_id), 200
-    try:
-        inbox.mark_queued(gw.db, inbox_id)
-    except SQLAlchemyError as exc:
-        # The task is on its way and a received row is claimable too; only the status label lags.
-        log.warning("inbox %s queued but not marked so (%s)", inbox_id, type(exc).__name__)
     return jsonify(status="queued", inbox_id=inbox_id), 200
