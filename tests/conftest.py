@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import os
+import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from billecta_sync.runner import Ports, Stack, StackConfig, redis_answers
+
+# Test folders mirror the package tree (tests/unit/workers, tests/unit/billecta_sync, ...) and pytest puts
+# folders such as tests/unit on sys.path; with the repository root on sys.path too, the real (regular)
+# packages always win over those folders as namespace packages, however pytest is started.
+_ROOT = str(Path(__file__).resolve().parents[1])
+if _ROOT not in sys.path:
+    sys.path.append(_ROOT)
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -65,6 +73,12 @@ def start_stack(tmp: Path, *, database_url: str | None, redis_index: int, **over
         stack.stop()
         raise RuntimeError(f"the stack did not start:\n{logs}") from None
     return stack
+
+
+@pytest.fixture(scope="session")
+def stack_starter() -> Callable[..., Stack]:
+    """``start_stack`` for tests that need a stack of their own settings (conftest modules cannot be imported)."""
+    return start_stack
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])

@@ -11,6 +11,18 @@ from billecta_sync.lime_repo import LimeRepo
 from billecta_sync.usecases.common import as_decimal, option_key, text
 
 PRODUCT_TYPES = {"standard": "Service", "package": "Package"}
+INT32_MAX = 2_147_483_647
+
+
+def _bookkeeping_account(article: dict[str, Any]) -> int | None:
+    """Billecta's BookKeepingAccount is an int32 (a BAS account such as 3010); Lime holds it as text."""
+    raw = text(article.get("bookkeepingaccount"))
+    if not raw:
+        return None
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > INT32_MAX:
+        raise PermanentError(f"article {article['_id']} has bookkeeping account {raw!r}; "
+                             "Billecta needs a whole number such as 3010")
+    return int(raw)
 
 
 def product_view(article: dict[str, Any], creditor_public_id: str) -> dict[str, Any]:
@@ -31,13 +43,14 @@ def product_view(article: dict[str, Any], creditor_public_id: str) -> dict[str, 
         "UnitPrice": float(unit_price) if unit_price is not None else 0.0,
         "VAT": float(vat) if vat is not None else 25.0,
         "ProductType": PRODUCT_TYPES.get(option_key(article.get("articletype")) or "", "Service"),
-        "BookKeepingAccount": text(article.get("bookkeepingaccount")) or None,
+        "BookKeepingAccount": _bookkeeping_account(article),
         "IsActive": True if is_active is None else bool(is_active),
     }
 
 
 def ensure_product(services: Services, repo: LimeRepo, creditor_id: int, creditor_public_id: str,
-                   article_id: int, *, validate: bool = True, cache: dict[int, str] | None = None) -> str:
+                   article_id: int, *, validate: bool = True, cache: dict[int, str] | None = None,
+                   article: dict[str, Any] | None = None) -> str:
     """The article's Billecta product id for this creditor, creating product/creditorarticle if needed."""
     if cache is not None and article_id in cache:
         return cache[article_id]
@@ -51,7 +64,7 @@ def ensure_product(services: Services, repo: LimeRepo, creditor_id: int, credito
         except BillectaApiNotFoundException:
             public_id = ""
     if not public_id:
-        view = product_view(repo.get("article", article_id), creditor_public_id)
+        view = product_view(article or repo.get("article", article_id), creditor_public_id)
         existing = services.billecta.find_product_by_external_id(creditor_public_id, view["ProductExternalId"])
         if existing and existing.get("ProductPublicId"):
             public_id = str(existing["ProductPublicId"])
