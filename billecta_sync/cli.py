@@ -85,8 +85,8 @@ def config_check(offline: bool) -> None:
     click.echo(f"  lime      {settings.lime.base_url}")
     click.echo(f"  gateway   prefix {settings.gateway.prefix or '/'}; "
                + ", ".join(f"{s}: {len(settings.api_keys(s))} key(s)" for s in ("webhook", "commands", "operator")))
-    click.echo(f"  database  {settings.database_url}")
-    click.echo(f"  redis     {settings.redis_url}")
+    click.echo(f"  database  {_without_password(settings.database_url)}")
+    click.echo(f"  redis     {_without_password(settings.redis_url)}")
     if offline:
         return
     from billecta_sync.lime import LimeClient
@@ -111,6 +111,17 @@ def config_check(offline: bool) -> None:
             click.echo(f"  ✗ {problem}", err=True)
         raise click.ClickException(f"{len(problems)} mapped properties are missing in Lime")
     click.echo("  ✓ every mapped limetype and property exists in Lime")
+
+
+def _without_password(url: str) -> str:
+    """The URL with any password replaced, fit for printing."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 @config.command("env")
