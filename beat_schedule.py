@@ -32,4 +32,22 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
             "schedule": 60.0,
             "options": {"queue": tasknames.QUEUE_SCHEDULED, "expires": 55},
         },
+        # Ask Billecta to resend each creditor's failed webhooks of the last 48 hours (03:00).
+        "retrigger-failed-webhooks": {
+            "task": tasknames.RETRIGGER_FAILED_WEBHOOKS_NIGHTLY,
+            "schedule": crontab(minute=0, hour=3),
+            "options": {"queue": tasknames.QUEUE_SCHEDULED},
+        },
+        # Sent or partly paid invoices past their due date become expired (00:30; once a day).
+        "set-invoices-as-expired": {
+            "task": tasknames.SET_INVOICES_AS_EXPIRED,
+            "schedule": crontab(minute=30, hour=0),
+            "options": {"queue": tasknames.QUEUE_SCHEDULED},
+        },
+        # Delete finished inbox rows and monitor history older than RETENTION_DAYS (02:15).
+        "cleanup-old-records": {
+            "task": tasknames.CLEANUP_OLD_RECORDS,
+            "schedule": crontab(minute=15, hour=2),
+            "options": {"queue": tasknames.QUEUE_SCHEDULED},
+        },
     }

@@ -14,6 +14,8 @@ from bench.common import SummaryRow, format_table, git_describe, machine_load, s
 BENCHES = {
     "ingest": "bench.ingest",  # webhook ingest vs a bare Flask endpoint
     "flow": "bench.flow",  # order -> invoice sent in Lime, batch vs one at a time
+    "debtors": "bench.debtors",  # bulk debtor upsert vs one at a time, requests and memory per debtor
+    "billecta_events": "bench.billecta_events",  # payment webhooks -> Lime; the nightly expiry job
 }
 
 

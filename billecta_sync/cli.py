@@ -147,6 +147,28 @@ def demo(gateway_url: str, billecta_url: str, lime_url: str, timeout: float) -> 
         raise click.ClickException(str(exc)) from None
 
 
+@main.group("lime")
+def lime_group() -> None:
+    """Lime CRM set-up."""
+
+
+@lime_group.command("subscribe")
+@click.option("--target-url", required=True,
+              help="Public URL of the gateway's lime-webhook-receiver, e.g. https://sync.example.com"
+                   "/limepkg-billecta-integration/lime-webhook-receiver")
+def lime_subscribe(target_url: str) -> None:
+    """Subscribe the gateway to the Lime events the change-driven sync needs (safe to run again)."""
+    from billecta_sync.lime import LimeClient
+    from billecta_sync.lime_subscriptions import ensure_subscriptions
+
+    settings = _settings()
+    if settings.lime.webhook_secret is None:
+        raise click.ClickException("LIME_WEBHOOK_SECRET must be set: Lime signs deliveries with it")
+    with LimeClient(settings.lime) as client:
+        report = ensure_subscriptions(client, settings.mappings, target_url, settings.lime.webhook_secret.get())
+    click.echo(json.dumps(report, indent=2))
+
+
 @main.group("inbox")
 def inbox_group() -> None:
     """The webhook inbox."""
@@ -188,8 +210,10 @@ def inbox_replay(ids: tuple[int, ...], status: str | None, since: str | None, un
         return
     inbox.reset_for_replay(database, selected)
     app = make_celery(settings)
+    sources = inbox.sources_of(database, selected)
     for number, inbox_id in enumerate(selected, start=1):
-        app.send_task(tasknames.PROCESS_BILLECTA_WEBHOOK, args=[inbox_id], queue=tasknames.QUEUE_WEBHOOKS)
+        task = tasknames.WEBHOOK_TASKS.get(sources.get(inbox_id, ""), tasknames.PROCESS_BILLECTA_WEBHOOK)
+        app.send_task(task, args=[inbox_id], queue=tasknames.QUEUE_WEBHOOKS)
         inbox.mark_queued(database, inbox_id)
         if number % 500 == 0:
             click.echo(f"  {number}/{len(selected)} queued")
@@ -230,3 +254,17 @@ def docs_routes(write: str | None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@docs.command("endpoints")
+@click.option("--write", type=click.Path(dir_okay=False), help="Write to this file instead of stdout.")
+def docs_endpoints(write: str | None) -> None:
+    """The gateway's endpoints as a Markdown table (docs/endpoints.md)."""
+    from webhook_gateway.endpoints_doc import endpoints_markdown
+
+    text = endpoints_markdown()
+    if write:
+        Path(write).write_text(text, encoding="utf-8")
+        click.echo(f"wrote {write}")
+    else:
+        click.echo(text, nl=False)

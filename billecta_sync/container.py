@@ -41,10 +41,12 @@ def build_services(settings: Settings) -> Services:
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
     limiter = RedisRateLimiter(client, "ratelimit:lime", settings.lime.rate_limit_requests,
                                settings.lime.rate_limit_period_s)
+    billecta_limiter = RedisRateLimiter(client, "ratelimit:billecta", settings.billecta.rate_limit_requests,
+                                        settings.billecta.rate_limit_period_s)
     return Services(
         settings=settings,
         db=Database(settings.database_url),
-        billecta=BillectaClient(settings.billecta),
+        billecta=BillectaClient(settings.billecta, rate_limiter=billecta_limiter),
         lime=LimeClient(settings.lime, rate_limiter=limiter),
         redis=client,
         pid=os.getpid(),

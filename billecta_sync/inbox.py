@@ -215,3 +215,13 @@ def counts_by_status(db: Database) -> dict[str, int]:
 
 def parse_json(row: WebhookInbox) -> Any:
     return json.loads(row.body)
+
+
+def sources_of(db: Database, ids: Iterable[int]) -> dict[int, str]:
+    """Each row's source, so a sweeper or replay publishes the task of the right kind."""
+    ids = list(ids)
+    if not ids:
+        return {}
+    with db.session() as session:
+        return dict(session.execute(select(WebhookInbox.id, WebhookInbox.source)
+                                    .where(WebhookInbox.id.in_(ids))).tuples().all())

@@ -60,6 +60,10 @@ class BillectaSettings:
     timeout_s: float = 30.0
     max_attempts: int = 4
     retry_after_cap_s: float = 30.0
+    # Billecta publishes no request budget; this shared one only keeps a 10 000-object batch on many
+    # workers from hammering it. Lower it if Billecta answers 429s (those are retried after Retry-After).
+    rate_limit_requests: int = 6000
+    rate_limit_period_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,7 @@ class WorkerSettings:
     # Must exceed the longest retry countdown plus run time, or Redis redelivers tasks in a loop.
     visibility_timeout_s: int = 3600
     lock_timeout_s: int = 60
+    retention_days: int = 90  # how long finished inbox rows and monitor history are kept
 
 
 @dataclass(frozen=True)
@@ -120,6 +125,10 @@ ENV_SETTINGS: tuple[tuple[str, str, str], ...] = (
     ("BILLECTA_API_AUTHENTICATION", "billecta.api.authentication",
      "full Authorization header value: 'Basic <b64>' or 'SecureToken <b64>' (secret)"),
     ("BILLECTA_API_TIMEOUT_S", "billecta.api.timeout_s", "HTTP timeout for Billecta calls (default 30)"),
+    ("BILLECTA_API_RATE_LIMIT_REQUESTS", "billecta.api.rate_limit_requests",
+     "Billecta requests allowed per period, shared by all workers (default 6000)"),
+    ("BILLECTA_API_RATE_LIMIT_PERIOD_S", "billecta.api.rate_limit_period_s",
+     "length of that period in seconds (default 60)"),
     ("LIME_BASE_URL", "lime.base_url", "Lime REST base URL ending in /api/v1/"),
     ("LIME_API_KEY", "lime.api_key", "Lime API key sent as X-API-Key (secret)"),
     ("LIME_WEBHOOK_SECRET", "lime.webhook_secret", "secret of the Lime webhook subscription (secret)"),
@@ -140,6 +149,8 @@ ENV_SETTINGS: tuple[tuple[str, str, str], ...] = (
     ("WORKER_RETRY_BACKOFF_MAX_S", "worker.retry_backoff_max_s", "cap of the exponential backoff (default 600)"),
     ("WORKER_VISIBILITY_TIMEOUT_S", "worker.visibility_timeout_s", "Redis visibility timeout (default 3600)"),
     ("LOG_LEVEL", "log_level", "DEBUG, INFO, WARNING or ERROR (default INFO)"),
+    ("RETENTION_DAYS", "worker.retention_days",
+     "days finished inbox rows and monitor batches/logs are kept before the nightly clean-up (default 90)"),
 )
 
 
@@ -255,6 +266,10 @@ def load_settings(env: Mapping[str, str] | None = None, config_file: str | os.Pa
         base_url=base_url.rstrip("/"),
         authentication=Secret(auth),
         timeout_s=r.number("BILLECTA_API_TIMEOUT_S", "billecta.api.timeout_s", 30.0, minimum=0.1),
+        rate_limit_requests=r.number("BILLECTA_API_RATE_LIMIT_REQUESTS", "billecta.api.rate_limit_requests",
+                                     6000, int, 1),
+        rate_limit_period_s=r.number("BILLECTA_API_RATE_LIMIT_PERIOD_S", "billecta.api.rate_limit_period_s",
+                                     60.0, minimum=1),
     )
 
     lime_url = r.text("LIME_BASE_URL", "lime.base_url", required=True)
@@ -295,6 +310,7 @@ def load_settings(env: Mapping[str, str] | None = None, config_file: str | os.Pa
         max_retries=r.number("WORKER_MAX_RETRIES", "worker.max_retries", 8, int, 0),
         retry_backoff_max_s=r.number("WORKER_RETRY_BACKOFF_MAX_S", "worker.retry_backoff_max_s", 600, int, 1),
         visibility_timeout_s=r.number("WORKER_VISIBILITY_TIMEOUT_S", "worker.visibility_timeout_s", 3600, int, 60),
+        retention_days=r.number("RETENTION_DAYS", "worker.retention_days", 90, int, 1),
     )
     if worker.visibility_timeout_s <= worker.retry_backoff_max_s + worker.task_time_limit_s:
         raise ConfigError(

@@ -14,7 +14,9 @@ from kombu import Queue
 from billecta_sync import tasknames
 from billecta_sync.settings import Settings, get_settings
 
-TASK_MODULES = ("workers.tasks.webhooks", "workers.tasks.orders", "workers.tasks.monitor")
+TASK_MODULES = ("workers.tasks.webhooks", "workers.tasks.orders", "workers.tasks.monitor", "workers.tasks.outbound",
+                "workers.tasks.lime_webhooks",
+                "workers.tasks.billecta_jobs")
 
 
 def celery_config(settings: Settings) -> dict[str, object]:

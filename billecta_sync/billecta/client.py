@@ -30,6 +30,7 @@ from billecta_sync.billecta.errors import (
 from billecta_sync.billecta.routes import Route, get_route
 from billecta_sync.billecta.values import format_date, format_datetime
 from billecta_sync.httpretry import retrying
+from billecta_sync.ratelimit import RateLimiter
 from billecta_sync.settings import BillectaSettings, InvalidBillectaApiConfig
 
 __all__ = ["BillectaClient", "OnRequest"]
@@ -89,6 +90,7 @@ class BillectaClient:
         settings: BillectaSettings,
         session: requests.Session | None = None,
         on_request: OnRequest | None = None,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         auth = settings.authentication.get() if settings.authentication is not None else ""
         if not settings.base_url or not auth:
@@ -98,6 +100,7 @@ class BillectaClient:
         self._session = session if session is not None else requests.Session()
         self._owns_session = session is None
         self._on_request = on_request
+        self._rate_limiter = rate_limiter
         # Sent per request rather than set on the session, so a caller's session is left untouched.
         self._headers = {
             "Authorization": auth,
@@ -161,6 +164,9 @@ class BillectaClient:
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
     def _send(self, route: Route, url: str, data: bytes | None, body: object) -> Any:
+        if self._rate_limiter is not None:
+            # Per attempt, like Lime's: a retry is one more request against the shared budget.
+            self._rate_limiter.acquire()
         if self._on_request is not None:
             self._on_request(route.method, route.name, url, body)
         loggable = url[len(self._base_url):]  # path + query only; never headers
@@ -231,6 +237,17 @@ class BillectaClient:
         """The creditor's debtor with this DebtorExternalId, or None. Ambiguity raises the 400."""
         return self._find("debtor.by_external_id", {"creditor_public_id": creditor_public_id},
                           {"externalid": external_id})
+
+    def anonymize_debtor(self, debtor_public_id: str) -> None:
+        """GDPR anonymisation; the path is unverified (see routes.py)."""
+        self.call("debtor.anonymize", {"debtor_public_id": debtor_public_id})
+
+    def get_default_action_config(self, creditor_public_id: str) -> dict[str, Any]:
+        return self.call("creditor.default_action_config.get",  # type: ignore[no-any-return]
+                         {"creditor_public_id": creditor_public_id})
+
+    def update_default_action_config(self, view: Mapping[str, Any]) -> None:
+        self.call("creditor.default_action_config.update", body=view)
 
     # --- products -----------------------------------------------------------------------------------
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from billecta_sync.billecta.errors import BillectaApiNotFoundException
+from billecta_sync.billecta.errors import BillectaApiNotFoundException, BillectaApiRequestException
 from billecta_sync.container import Services
 from billecta_sync.errors import PermanentError
 from billecta_sync.lime_repo import LimeRepo
+from billecta_sync.locks import object_lock
 from billecta_sync.usecases.common import as_decimal, option_key, text
+from billecta_sync.usecases.outbound import Outcome, creditor_of, linked_creditor, refusal
 
 PRODUCT_TYPES = {"standard": "Service", "package": "Package"}
 INT32_MAX = 2_147_483_647
@@ -64,13 +66,106 @@ def ensure_product(services: Services, repo: LimeRepo, creditor_id: int, credito
         except BillectaApiNotFoundException:
             public_id = ""
     if not public_id:
-        view = product_view(article or repo.get("article", article_id), creditor_public_id)
-        existing = services.billecta.find_product_by_external_id(creditor_public_id, view["ProductExternalId"])
-        if existing and existing.get("ProductPublicId"):
-            public_id = str(existing["ProductPublicId"])
-        else:
-            public_id = services.billecta.create_product(view)
-        repo.update("creditorarticle", link["_id"], {"articlepublicid": public_id, "billecta_error_message": ""})
+        gone = text(link.get("articlepublicid"))
+        # Under the article's lock, like upsert_article: a change-driven upsert triggered by this very
+        # creditorarticle may be creating the product right now, and Billecta must not get two.
+        with object_lock(services.redis, f"article:{article_id}", timeout_s=services.settings.worker.lock_timeout_s):
+            fresh = repo.find_one("creditorarticle", {"creditor": creditor_id, "article": article_id}) or link
+            public_id = text(fresh.get("articlepublicid"))
+            if public_id == gone:
+                public_id = ""
+            if not public_id:
+                view = product_view(article or repo.get("article", article_id), creditor_public_id)
+                existing = services.billecta.find_product_by_external_id(creditor_public_id,
+                                                                         view["ProductExternalId"])
+                if existing and existing.get("ProductPublicId"):
+                    public_id = str(existing["ProductPublicId"])
+                else:
+                    public_id = services.billecta.create_product(view)
+                repo.update("creditorarticle", fresh["_id"], {"articlepublicid": public_id,
+                                                              "billecta_error_message": ""})
     if cache is not None:
         cache[article_id] = public_id
     return public_id
+
+
+def _save_product(services: Services, view: dict[str, Any], public_id: str) -> str:
+    """Update the product if it still exists, else find it by external id or create it; returns its id."""
+    if public_id:
+        try:
+            services.billecta.update_product({**view, "ProductPublicId": public_id})
+            return public_id
+        except BillectaApiNotFoundException:
+            pass  # deleted in Billecta meanwhile: make it again
+    existing = services.billecta.find_product_by_external_id(view["CreditorPublicId"], view["ProductExternalId"])
+    if existing and existing.get("ProductPublicId"):
+        public_id = str(existing["ProductPublicId"])
+        services.billecta.update_product({**view, "ProductPublicId": public_id})
+        return public_id
+    return services.billecta.create_product(view)
+
+
+def upsert_article(services: Services, article_id: int) -> str:
+    """Create or update the article's Billecta product for every creditor it is sold by (creditorarticle)."""
+    repo = LimeRepo(services.lime, services.mappings)
+    with object_lock(services.redis, f"article:{article_id}", timeout_s=services.settings.worker.lock_timeout_s):
+        article = repo.get("article", article_id)
+        outcome = Outcome(f"Article {article_id}")
+        creditors: dict[int, str] = {}
+        links = list(repo.find("creditorarticle", {"article": article_id}))
+        if not links:
+            return f"Article {article_id} has no creditor relation (creditorarticle); nothing sent."
+        for link in links:
+            try:
+                creditor_public_id = linked_creditor(services, repo, creditor_of(link), creditors)
+                view = product_view(article, creditor_public_id)
+                public_id = _save_product(services, view, text(link.get("articlepublicid")))
+            except Exception as exc:
+                message = refusal(exc)
+                repo.update("creditorarticle", link["_id"], {"billecta_error_message": message[:2000]})
+                outcome.errors.append(f"creditor {creditor_of(link)}: {message}")
+                continue
+            repo.update("creditorarticle", link["_id"], {"articlepublicid": public_id, "billecta_error_message": ""})
+            outcome.done.append(f"creditor {creditor_of(link)} → product {public_id}")
+        return outcome.message()
+
+
+def delete_article(services: Services, article_id: int) -> str:
+    """Delete the article's products in Billecta; a product used on invoices is deactivated instead.
+
+    A deleted product's ``articlepublicid`` is cleared. A deactivated one keeps it: the product still
+    exists in Billecta (with ``IsActive=false``), and a later upsert updates that same product.
+    """
+    repo = LimeRepo(services.lime, services.mappings)
+    with object_lock(services.redis, f"article:{article_id}", timeout_s=services.settings.worker.lock_timeout_s):
+        outcome = Outcome(f"Article {article_id}")
+        links = [link for link in repo.find("creditorarticle", {"article": article_id})
+                 if text(link.get("articlepublicid"))]
+        if not links:
+            return f"Article {article_id} has no product in Billecta; nothing to delete."
+        for link in links:
+            public_id = text(link.get("articlepublicid"))
+            try:
+                try:
+                    services.billecta.delete_product(public_id)
+                    done = f"product {public_id} deleted"
+                except BillectaApiNotFoundException:
+                    done = f"product {public_id} was already gone"
+                except BillectaApiRequestException as exc:
+                    if exc.status_code is None or exc.status_code >= 500 or exc.status_code == 429:
+                        raise
+                    # Billecta keeps products that invoices use; deactivating is what it allows.
+                    product = services.billecta.get_product(public_id)
+                    services.billecta.update_product({**product, "IsActive": False})
+                    repo.update("creditorarticle", link["_id"], {"billecta_error_message": ""})
+                    outcome.done.append(f"creditor {creditor_of(link)}: product {public_id} is used on invoices, "
+                                        f"so it was deactivated instead of deleted (Billecta: {exc})")
+                    continue
+            except Exception as exc:
+                message = refusal(exc)
+                repo.update("creditorarticle", link["_id"], {"billecta_error_message": message[:2000]})
+                outcome.errors.append(f"creditor {creditor_of(link)}: {message}")
+                continue
+            repo.update("creditorarticle", link["_id"], {"articlepublicid": "", "billecta_error_message": ""})
+            outcome.done.append(f"creditor {creditor_of(link)}: {done}")
+        return outcome.message()

@@ -23,6 +23,15 @@ class Operation:
 
 OPERATIONS: dict[str, Operation] = {
     "upsert_attest_orders": Operation("upsert_attest_orders", "order"),
+    "upsert_orders": Operation("upsert_orders", "order"),
+    "attest_orders": Operation("attest_orders", "order"),
+    "upsert_debtors": Operation("upsert_debtors", "debtor"),
+    "anonymize_debtors": Operation("anonymize_debtors", "debtor"),
+    "upsert_articles": Operation("upsert_articles", "article"),
+    "delete_articles": Operation("delete_articles", "article"),
+    "credit_invoices": Operation("credit_invoices", "invoice"),
+    "update_creditor": Operation("update_creditor", "creditor"),
+    "retrigger_failed_webhooks": Operation("retrigger_failed_webhooks", "creditor"),
 }
 
 # publish(operation, object_id, monitor_log_id, params) -> task id

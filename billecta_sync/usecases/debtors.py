@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from billecta_sync.billecta.errors import BillectaApiNotFoundException
 from billecta_sync.container import Services
 from billecta_sync.errors import PermanentError
 from billecta_sync.lime_repo import LimeRepo
-from billecta_sync.usecases.common import option_key, text
+from billecta_sync.locks import object_lock
+from billecta_sync.usecases.common import option_key, relation_id, text
+from billecta_sync.usecases.outbound import Outcome, creditor_of, linked_creditor, refusal
 
 DEBTOR_TYPES = {"private": "Private", "company": "Company"}
 
@@ -38,6 +41,39 @@ def debtor_view(debtor: dict[str, Any], creditor_public_id: str) -> dict[str, An
     }
 
 
+# What the service last sent Billecta per debtor, so the DebtorUpdated webhook our own write causes can
+# be told apart from a change made in Billecta: an echo that arrives after Lime changed the debtor again
+# would otherwise write Billecta's older values back over Lime's newer ones.
+SENT_TTL_S = 7 * 24 * 3600
+SENT_FIELDS = ("Name", "OrgNo", "ContactName", "Email", "ContactEmail", "Phone", "Address", "ZipCode", "City",
+               "CountryCode", "DebtorType", "DebtorExternalId")
+
+
+def _fingerprint(view: dict[str, Any]) -> str:
+    return json.dumps({k: view.get(k) for k in sorted(SENT_FIELDS)}, sort_keys=True, default=str)
+
+
+
+def remember_sent(services: Services, public_id: str, view: dict[str, Any]) -> None:
+    try:
+        services.redis.set(f"sent:debtor:{public_id}", _fingerprint(view), ex=SENT_TTL_S)
+    except Exception:  # only an optimisation of the echo check; never fail a sync over it
+        pass
+
+
+def is_own_echo(services: Services, billecta_view: dict[str, Any]) -> bool:
+    """True when Billecta's debtor holds exactly what the service last sent (its own write coming back)."""
+    public_id = str(billecta_view.get("DebtorPublicId") or "")
+    try:
+        stored = services.redis.get(f"sent:debtor:{public_id}") if public_id else None
+    except Exception:
+        return False
+    if stored is None:
+        return False
+    text_ = stored.decode() if isinstance(stored, bytes) else str(stored)
+    return text_ == _fingerprint(billecta_view)
+
+
 def ensure_debtor(services: Services, repo: LimeRepo, creditor_id: int, creditor_public_id: str,
                   debtor_id: int, *, validate: bool = True) -> str:
     """The debtor's Billecta id for this creditor, creating the debtor (and creditordebtor) if needed.
@@ -55,12 +91,137 @@ def ensure_debtor(services: Services, repo: LimeRepo, creditor_id: int, creditor
             public_id = ""  # removed in Billecta: create it again
     if public_id:
         return public_id
-    view = debtor_view(repo.get("debtor", debtor_id), creditor_public_id)
-    existing = services.billecta.find_debtor_by_external_id(creditor_public_id, view["DebtorExternalId"])
+    gone = text(link.get("debtorpublicid"))
+    # Under the debtor's lock, like upsert_debtor: a change-driven upsert triggered by this very
+    # creditordebtor may be creating the debtor right now, and Billecta must not get two.
+    with object_lock(services.redis, f"debtor:{debtor_id}", timeout_s=services.settings.worker.lock_timeout_s):
+        fresh = repo.find_one("creditordebtor", {"creditor": creditor_id, "debtor": debtor_id}) or link
+        public_id = text(fresh.get("debtorpublicid"))
+        if public_id and public_id != gone:
+            return public_id
+        view = debtor_view(repo.get("debtor", debtor_id), creditor_public_id)
+        existing = services.billecta.find_debtor_by_external_id(creditor_public_id, view["DebtorExternalId"])
+        if existing and existing.get("DebtorPublicId"):
+            public_id = str(existing["DebtorPublicId"])
+            services.billecta.update_debtor({**view, "DebtorPublicId": public_id})
+        else:
+            public_id = services.billecta.create_debtor(view)
+        remember_sent(services, public_id, view)
+        repo.update("creditordebtor", fresh["_id"], {"debtorpublicid": public_id, "billecta_error_message": ""})
+        return public_id
+
+
+def check_debtor_rules(debtor: dict[str, Any]) -> None:
+    """Who may be sent to Billecta by the debtor commands (the order flow sends what it has).
+
+    * a company debtor (``debtortype`` company, or none given, Billecta's default) needs its
+      organisation number in ``ssnregno``: Billecta files, reminds and collects by it;
+    * a private debtor needs either a person (``person`` relation) or a personal identity number in
+      ``ssnregno``, so it can be traced back to a human being, and later anonymised with that person;
+    * a debtor whose person is anonymised is not sent again (see ``anonymize_person``).
+    """
+    kind = option_key(debtor.get("debtortype")) or "company"
+    if kind == "company" and not text(debtor.get("ssnregno")):
+        raise PermanentError(f"debtor {debtor['_id']} is a company but has no organisation number (ssnregno)")
+    if kind == "private" and relation_id(debtor.get("person")) is None and not text(debtor.get("ssnregno")):
+        raise PermanentError(f"debtor {debtor['_id']} is private but has neither a person nor a personal "
+                             "identity number (ssnregno)")
+
+
+def _save_debtor(services: Services, view: dict[str, Any], public_id: str) -> str:
+    public_id = _write_debtor(services, view, public_id)
+    remember_sent(services, public_id, view)
+    return public_id
+
+
+def _write_debtor(services: Services, view: dict[str, Any], public_id: str) -> str:
+    if public_id:
+        try:
+            services.billecta.update_debtor({**view, "DebtorPublicId": public_id})
+            return public_id
+        except BillectaApiNotFoundException:
+            pass  # removed in Billecta: create it again
+    existing = services.billecta.find_debtor_by_external_id(view["CreditorPublicId"], view["DebtorExternalId"])
     if existing and existing.get("DebtorPublicId"):
         public_id = str(existing["DebtorPublicId"])
         services.billecta.update_debtor({**view, "DebtorPublicId": public_id})
-    else:
-        public_id = services.billecta.create_debtor(view)
-    repo.update("creditordebtor", link["_id"], {"debtorpublicid": public_id, "billecta_error_message": ""})
-    return public_id
+        return public_id
+    return services.billecta.create_debtor(view)
+
+
+def upsert_debtor(services: Services, debtor_id: int) -> str:
+    """Create or update the debtor in Billecta for every creditor it is billed by (creditordebtor)."""
+    repo = LimeRepo(services.lime, services.mappings)
+    with object_lock(services.redis, f"debtor:{debtor_id}", timeout_s=services.settings.worker.lock_timeout_s):
+        debtor = repo.get("debtor", debtor_id)
+        person_id = relation_id(debtor.get("person"))
+        if person_id is not None:
+            person = repo.get_or_none("person", person_id)
+            if person is not None and person.get("anonymized"):
+                return f"Debtor {debtor_id} belongs to anonymised person {person_id}; nothing sent."
+        try:
+            check_debtor_rules(debtor)
+        except PermanentError as exc:
+            repo.update("debtor", debtor_id, {"billecta_error_message": str(exc)})
+            raise
+        links = list(repo.find("creditordebtor", {"debtor": debtor_id}))
+        if not links:
+            return f"Debtor {debtor_id} has no creditor relation (creditordebtor); nothing sent."
+        outcome = Outcome(f"Debtor {debtor_id}")
+        creditors: dict[int, str] = {}
+        for link in links:
+            try:
+                creditor_public_id = linked_creditor(services, repo, creditor_of(link), creditors)
+                public_id = _save_debtor(services, debtor_view(debtor, creditor_public_id),
+                                         text(link.get("debtorpublicid")))
+            except Exception as exc:
+                message = refusal(exc)
+                repo.update("creditordebtor", link["_id"], {"billecta_error_message": message[:2000]})
+                outcome.errors.append(f"creditor {creditor_of(link)}: {message}")
+                continue
+            repo.update("creditordebtor", link["_id"], {"debtorpublicid": public_id, "billecta_error_message": ""})
+            outcome.done.append(f"creditor {creditor_of(link)} → debtor {public_id}")
+        if not outcome.errors and text(debtor.get("billecta_error_message")):
+            repo.update("debtor", debtor_id, {"billecta_error_message": ""})
+        return outcome.message()
+
+
+def anonymize_debtor(services: Services, debtor_id: int) -> str:
+    """Ask Billecta to forget the debtor's personal data, for every creditor it was synced to.
+
+    Only relations with a ``debtorpublicid`` are touched: a debtor never sent has nothing to forget.
+    The Billecta call is unverified (``debtor.anonymize`` in routes.py).
+    """
+    repo = LimeRepo(services.lime, services.mappings)
+    with object_lock(services.redis, f"debtor:{debtor_id}", timeout_s=services.settings.worker.lock_timeout_s):
+        links = [link for link in repo.find("creditordebtor", {"debtor": debtor_id})
+                 if text(link.get("debtorpublicid"))]
+        if not links:
+            return f"Debtor {debtor_id} was never synced to Billecta (no debtorpublicid); nothing to anonymise."
+        outcome = Outcome(f"Debtor {debtor_id}")
+        for link in links:
+            public_id = text(link.get("debtorpublicid"))
+            try:
+                try:
+                    services.billecta.anonymize_debtor(public_id)
+                    outcome.done.append(f"creditor {creditor_of(link)}: debtor {public_id} anonymised")
+                except BillectaApiNotFoundException:
+                    outcome.done.append(f"creditor {creditor_of(link)}: debtor {public_id} is gone from Billecta")
+            except Exception as exc:
+                message = refusal(exc)
+                repo.update("creditordebtor", link["_id"], {"billecta_error_message": message[:2000]})
+                outcome.errors.append(f"creditor {creditor_of(link)}: {message}")
+        return outcome.message()
+
+
+def anonymize_person(services: Services, person_id: int) -> str:
+    """An anonymised Lime person: anonymise every debtor that is that person, in Billecta."""
+    repo = LimeRepo(services.lime, services.mappings)
+    person = repo.get("person", person_id)
+    if not person.get("anonymized"):
+        return f"Person {person_id} is not anonymised; nothing sent."
+    debtor_ids = [int(d["_id"]) for d in repo.find("debtor", {"person": person_id})]
+    if not debtor_ids:
+        return f"Person {person_id} is no debtor; nothing sent."
+    results = [anonymize_debtor(services, debtor_id) for debtor_id in debtor_ids]
+    return f"Person {person_id}: " + " | ".join(results)

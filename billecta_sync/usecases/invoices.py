@@ -16,6 +16,7 @@ from billecta_sync.errors import RelatedObjectMissing
 from billecta_sync.lime_repo import LimeRepo
 from billecta_sync.locks import object_lock
 from billecta_sync.usecases.common import as_date, iso_day, option_key, text
+from billecta_sync.usecases.debtors_inbound import ensure_lime_debtor
 
 STAGE_STATUS = {
     "Created": "created",
@@ -33,11 +34,21 @@ STAGE_STATUS = {
     "SalesRequestedDenied": "sent",
 }
 ROW_TYPES = {"Standard": "standard", "Package": "package", "Message": "message"}
+CREDIT_ACTION = "CreditInvoiceAction"
+
+
+def credited_invoice_id(invoice: dict[str, Any]) -> str:
+    """The ActionPublicId a credit invoice credits ("" for an ordinary invoice)."""
+    crediting = invoice.get("CreditingInvoice") or {}
+    source = text(crediting.get("SourcePublicId") or invoice.get("CreditingInvoicePublicId"))
+    return source
 
 
 def invoice_status(invoice: dict[str, Any], previous: str = "", today: date | None = None) -> str:
     state = invoice.get("State") or {}
     status = STAGE_STATUS.get(str(state.get("Stage") or ""), "sent")
+    if invoice.get("ActionType") == CREDIT_ACTION and status not in ("created", "cancelled"):
+        return "credited"  # a credit note is never "paid" or "expired": it is the credit itself
     invoiced = major_units(invoice.get("InvoicedAmount")) or Decimal(0)
     paid = major_units(invoice.get("PaidAmount")) or Decimal(0)
     credited = major_units(invoice.get("CreditedAmount")) or Decimal(0)
@@ -103,9 +114,8 @@ def _relations(services: Services, repo: LimeRepo, invoice: dict[str, Any]) -> d
     relations: dict[str, Any] = {"creditor": creditor["_id"]}
     debtor_public_id = text((invoice.get("Debtor") or {}).get("DebtorPublicId") or invoice.get("DebtorPublicId"))
     if debtor_public_id:
-        link = repo.find_one("creditordebtor", {"debtorpublicid": debtor_public_id})
-        if link is not None and link.get("debtor"):
-            relations["debtor"] = link["debtor"]
+        # An invoice made outside the order flow may name a debtor Lime has never seen: create it.
+        relations["debtor"] = ensure_lime_debtor(services, repo, int(creditor["_id"]), debtor_public_id)
     order = repo.find_one("order", {"actionpublicid": text(invoice.get("ActionPublicId"))})
     if order is not None:
         relations["order"] = order["_id"]
@@ -136,34 +146,69 @@ def _differs(current: Any, wanted: Any) -> bool:
     return (current if current is not None else "") != (wanted if wanted is not None else "")
 
 
-def sync_invoice_from_billecta(services: Services, action_public_id: str) -> str:
-    """Create or update the Lime invoice (and rows) of one Billecta invoice action."""
+def sync_invoice_from_billecta(services: Services, action_public_id: str, *, with_payments: bool = False) -> str:
+    """Create or update the Lime invoice (and rows) of one Billecta invoice action; with ``with_payments``
+    also its payments, under the same per-invoice lock."""
     repo = LimeRepo(services.lime, services.mappings)
     with object_lock(services.redis, f"invoice:{action_public_id}",
                      timeout_s=services.settings.worker.lock_timeout_s):
         invoice = services.billecta.get_invoice(action_public_id)
-        existing = repo.find_one("invoice", {"actionpublicid": action_public_id})
-        previous_status = option_key(existing.get("invoicestatus")) if existing else ""
-        values = invoice_values(invoice, previous_status or "")
-        if existing is None or not all(existing.get(k) for k in ("creditor", "debtor", "order")):
-            # Relations never change once set; look them up only while one is still missing (the order
-            # may not carry its actionpublicid yet when the first event arrives).
-            values.update(_relations(services, repo, invoice))
-        if existing is None:
-            created = repo.create("invoice", values)
-            invoice_id = int(created["_id"])
-            verb = "created"
-        else:
-            invoice_id = int(existing["_id"])
-            changed = {k: v for k, v in values.items() if _differs(existing.get(k), v)}
-            repo.update("invoice", invoice_id, changed)
-            verb = "updated" if changed else "unchanged"
-        if existing is None or previous_status in ("", "created"):
-            # Billecta locks an invoice's rows when it is attested; after that they cannot change.
-            _sync_rows(repo, invoice_id, list(invoice.get("Records") or []))
-        if existing is None or previous_status != values["invoicestatus"] or "order" in values:
-            _sync_order_status(repo, {**values, "order": values.get("order") or (existing and existing.get("order"))})
-        return f"invoice {invoice_id} {verb} from Billecta invoice {action_public_id} ({values['invoicestatus']})"
+        outcome, invoice_id, links = _upsert_invoice(services, repo, action_public_id, invoice)
+        if with_payments:
+            from billecta_sync.usecases.payments import sync_invoice_payments  # payments build on this module
+
+            outcome += "; " + sync_invoice_payments(services, repo, invoice, invoice_id, links)
+        return outcome
+
+
+def _upsert_invoice(services: Services, repo: LimeRepo, action_public_id: str,
+                    invoice: dict[str, Any]) -> tuple[str, int, dict[str, Any]]:
+    """Returns the outcome, the Lime invoice id and its creditor and debtor ids."""
+    existing = repo.find_one("invoice", {"actionpublicid": action_public_id})
+    previous_status = option_key(existing.get("invoicestatus")) if existing else ""
+    values = invoice_values(invoice, previous_status or "")
+    if existing is None or not (existing.get("creditor") and existing.get("debtor")) or (
+            not existing.get("order") and _from_order_flow(invoice)):
+        # Relations never change once set; look them up only while one is still missing (the order
+        # may not carry its actionpublicid yet when the first event arrives). An invoice made outside
+        # the order flow never gets an order, so it is not looked for on every event.
+        values.update(_relations(services, repo, invoice))
+    source_id = credited_invoice_id(invoice)
+    if source_id and (existing is None or not existing.get("creditinvoice")):
+        values["creditinvoice"] = _credited_lime_invoice(services, repo, source_id)
+    if existing is None:
+        created = repo.create("invoice", values)
+        invoice_id = int(created["_id"])
+        verb = "created"
+    else:
+        invoice_id = int(existing["_id"])
+        changed = {k: v for k, v in values.items() if _differs(existing.get(k), v)}
+        repo.update("invoice", invoice_id, changed)
+        verb = "updated" if changed else "unchanged"
+    if existing is None or previous_status in ("", "created"):
+        # Billecta locks an invoice's rows when it is attested; after that they cannot change.
+        _sync_rows(repo, invoice_id, list(invoice.get("Records") or []))
+    if existing is None or previous_status != values["invoicestatus"] or "order" in values:
+        _sync_order_status(repo, {**values, "order": values.get("order") or (existing and existing.get("order"))})
+    outcome = f"invoice {invoice_id} {verb} from Billecta invoice {action_public_id} ({values['invoicestatus']})"
+    links = {k: values.get(k) or (existing or {}).get(k) for k in ("creditor", "debtor")}
+    return outcome, invoice_id, links
+
+
+def _from_order_flow(invoice: dict[str, Any]) -> bool:
+    # The ExternalReference orders.external_reference gives every invoice made from a Lime order.
+    return text(invoice.get("ExternalReference")).startswith("lime-order-")
+
+
+def _credited_lime_invoice(services: Services, repo: LimeRepo, source_id: str) -> int:
+    """The Lime invoice a credit invoice credits, brought over from Billecta first if Lime lacks it."""
+    found = repo.find_one("invoice", {"actionpublicid": source_id})
+    if found is None:
+        sync_invoice_from_billecta(services, source_id)
+        found = repo.find_one("invoice", {"actionpublicid": source_id})
+    if found is None:
+        raise RelatedObjectMissing(f"the invoice {source_id} credited by a credit invoice is not in Lime")
+    return int(found["_id"])
 
 
 def _sync_order_status(repo: LimeRepo, values: dict[str, Any]) -> None:

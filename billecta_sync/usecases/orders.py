@@ -105,32 +105,34 @@ def _find_created_invoice(services: Services, debtor_public_id: str, reference: 
     return None
 
 
-def _create_invoice_once(services: Services, order_id: int, entry: dict[str, Any]) -> str:
-    """Create the invoice action, at most once per order even across crashes and retries."""
+def create_invoice_once(services: Services, order_id: int, entry: dict[str, Any], *,
+                         kind: str = INTENT_CREATE_INVOICE, limetype: str = "order") -> str:
+    """Create the invoice action, at most once per Lime object even across crashes and retries."""
     reference = entry["ExternalReference"]
     with services.db.session() as session:
         intent = session.query(OutboundIntent).filter_by(
-            kind=INTENT_CREATE_INVOICE, limetype="order", object_id=str(order_id)).one_or_none()
+            kind=kind, limetype=limetype, object_id=str(order_id)).one_or_none()
         if intent is not None and intent.billecta_public_id:
             return intent.billecta_public_id
         recovering = intent is not None
         if intent is None:
-            session.add(OutboundIntent(kind=INTENT_CREATE_INVOICE, limetype="order", object_id=str(order_id),
+            session.add(OutboundIntent(kind=kind, limetype=limetype, object_id=str(order_id),
                                        external_reference=reference))
     if recovering:
         found = _find_created_invoice(services, entry["DebtorPublicId"], reference)
         if found:
-            _complete_intent(services, order_id, found)
+            _complete_intent(services, order_id, found, kind=kind, limetype=limetype)
             return found
     action_id = services.billecta.create_invoice(entry)
-    _complete_intent(services, order_id, action_id)
+    _complete_intent(services, order_id, action_id, kind=kind, limetype=limetype)
     return action_id
 
 
-def _complete_intent(services: Services, order_id: int, action_id: str) -> None:
+def _complete_intent(services: Services, order_id: int, action_id: str, *,
+                     kind: str = INTENT_CREATE_INVOICE, limetype: str = "order") -> None:
     with services.db.session() as session:
         session.query(OutboundIntent).filter_by(
-            kind=INTENT_CREATE_INVOICE, limetype="order", object_id=str(order_id)
+            kind=kind, limetype=limetype, object_id=str(order_id)
         ).update({"billecta_public_id": action_id, "status": "done"})
 
 
@@ -185,7 +187,7 @@ def _upsert(services: Services, repo: LimeRepo, order: dict[str, Any]) -> tuple[
                 services.billecta.update_invoice(action_id, entry)
                 current = None  # changed; fetch again if needed
             return action_id, current
-    action_id = _create_invoice_once(services, order_id, entry)
+    action_id = create_invoice_once(services, order_id, entry)
     repo.update("order", order_id, {"actionpublicid": action_id})
     return action_id, None
 
@@ -238,3 +240,40 @@ def upsert_attest_order(services: Services, order_id: int, *, attest: bool, fina
         repo.update("order", order_id, {"orderstatus": "attested" if attest else "created",
                                         "billecta_error_message": ""})
         return f"Order {order_id} → Billecta invoice {action_id}" + (" (attested)" if attest else "")
+
+
+def attest_order(services: Services, order_id: int, *, final_attempt: bool = True) -> str:
+    """Attest an order already sent to Billecta (it has an ``actionpublicid``); never attests twice."""
+    repo = LimeRepo(services.lime, services.mappings)
+    with object_lock(services.redis, f"order:{order_id}", timeout_s=services.settings.worker.lock_timeout_s):
+        order = repo.get("order", order_id)
+        status = option_key(order.get("orderstatus")) or ""
+        if status in FINAL:
+            return f"Order {order_id} is already {status}; nothing sent."
+        action_id = text(order.get("actionpublicid"))
+        if not action_id:
+            message = f"Order {order_id} has not been sent to Billecta yet (no actionpublicid); upsert it first."
+            repo.update("order", order_id, {"orderstatus": "errorattest", "billecta_error_message": message})
+            raise PermanentError(message)
+        try:
+            try:
+                current = services.billecta.get_invoice(action_id)
+            except BillectaApiNotFoundException:
+                raise PermanentError(f"Billecta invoice {action_id} of order {order_id} no longer exists; "
+                                     "upsert the order again.") from None
+            _attest(services, action_id, current)
+        except Exception as exc:
+            if not isinstance(exc, PermanentError) and is_retryable(exc):
+                if final_attempt:
+                    try:
+                        repo.update("order", order_id, {"orderstatus": "errorattest",
+                                                        "billecta_error_message": str(exc)[:2000]})
+                    except Exception:  # Lime itself may be what is failing; the monitor log still tells
+                        pass
+                raise
+            repo.update("order", order_id, {"orderstatus": "errorattest", "billecta_error_message": str(exc)[:2000]})
+            if isinstance(exc, PermanentError):
+                raise
+            raise PermanentError(f"Billecta refused to attest order {order_id}: {exc}") from exc
+        repo.update("order", order_id, {"orderstatus": "attested", "billecta_error_message": ""})
+        return f"Order {order_id}: Billecta invoice {action_id} attested"

@@ -9,7 +9,10 @@ from billecta_sync import inbox
 from billecta_sync.container import Services
 from billecta_sync.db import InboxStatus
 from billecta_sync.retry import is_retryable
+from billecta_sync.usecases.debtcollections import sync_debt_collection_from_billecta
+from billecta_sync.usecases.debtors_inbound import sync_debtor_from_billecta
 from billecta_sync.usecases.invoices import sync_invoice_from_billecta
+from billecta_sync.usecases.payments import sync_unhandled_payment
 from billecta_sync.webhooks.events import BillectaEvent, InvalidWebhook, parse_billecta_event
 
 Handler = Callable[[Services, BillectaEvent], str]
@@ -19,11 +22,57 @@ def _invoice_from_billecta(services: Services, event: BillectaEvent) -> str:
     return sync_invoice_from_billecta(services, event.action_public_id)
 
 
-# Event type -> handler. Supported events without an entry here are recorded as ignored, with the
+def _invoice_and_payments(services: Services, event: BillectaEvent) -> str:
+    """Payment events: the invoice's payments, then the invoice itself (amounts, status), both fresh."""
+    return sync_invoice_from_billecta(services, event.action_public_id, with_payments=True)
+
+
+def _unhandled_payment_id(event: BillectaEvent) -> str:
+    return event.id("UnhandledPaymentPublicId") or event.id("PaymentPublicId")
+
+
+def _overpayment(services: Services, event: BillectaEvent) -> str:
+    """Overpayment / OverpaymentMatchedToInvoice: the invoice it concerns and the surplus itself."""
+    outcomes = []
+    if event.id("ActionPublicId"):
+        outcomes.append(sync_invoice_from_billecta(services, event.id("ActionPublicId"), with_payments=True))
+    if _unhandled_payment_id(event):
+        outcomes.append(sync_unhandled_payment(services, _unhandled_payment_id(event)))
+    return "; ".join(outcomes)
+
+
+def _unmatched_payment(services: Services, event: BillectaEvent) -> str:
+    return sync_unhandled_payment(services, _unhandled_payment_id(event))
+
+
+def _debtor_from_billecta(services: Services, event: BillectaEvent) -> str:
+    return sync_debtor_from_billecta(services, event.id("DebtorPublicId"))
+
+
+def _debt_collection(services: Services, event: BillectaEvent) -> str:
+    action_id = event.id("DebtCollectionActionPublicId") or event.id("ActionPublicId")
+    return sync_debt_collection_from_billecta(services, action_id)
+
+
+# Event type -> handler. Every handler re-fetches what the event is about from Billecta, so the event
+# body only has to name it. Supported events without an entry here are recorded as ignored, with the
 # reason, so they can be replayed by status once their handler exists.
 HANDLERS: dict[str, Handler] = {
     "InvoiceActionAttested": _invoice_from_billecta,
     "InvoiceActionStateChanged": _invoice_from_billecta,
+    "ReminderInvoiceActionCreated": _invoice_from_billecta,
+    "AmountWrittenOffOnInvoice": _invoice_from_billecta,
+    "AmountCreditedOnInvoice": _invoice_from_billecta,  # the debit and the credit invoice each get one
+    "AutogiroWithdrawalFailedOnInvoice": _invoice_from_billecta,
+    "AutogiroWithdrawalRenewedOnInvoice": _invoice_from_billecta,
+    "InvoicePaymentReceived": _invoice_and_payments,
+    "Overpayment": _overpayment,
+    "OverpaymentMatchedToInvoice": _overpayment,
+    "UnmatchedPayment": _unmatched_payment,
+    "DebtorUpdated": _debtor_from_billecta,
+    "AutogiroApprovalFailed": _debtor_from_billecta,
+    "AutogiroApprovalChanged": _debtor_from_billecta,
+    "DebtCollectionActionStateChanged": _debt_collection,
 }
 
 

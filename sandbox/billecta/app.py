@@ -44,7 +44,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from sandbox.billecta import contract
+from sandbox.billecta import contract, outbound, payments
 from sandbox.billecta.state import BillectaError, BillectaState, iso, now
 from sandbox.common import FaultInjector, Knobs, WebhookSender
 
@@ -57,6 +57,7 @@ DEFAULT_WEBHOOK_TRIGGERS: tuple[str, ...] = (
     "InvoiceActionStateChanged",
     "DebtorCreated",
     "DebtorUpdated",
+    *payments.MONEY_TRIGGERS,
 )
 # Trigger types the sandbox can raise; like Billecta's portal, only the ticked ones are sent.
 SUPPORTED_WEBHOOK_TRIGGERS: tuple[str, ...] = (
@@ -249,6 +250,12 @@ ROUTES: tuple[Route, ...] = (
           None, "InvoiceActionSubsView", "V", "notes 2.4 (S4); ?from=&to="),
     Route("closed_invoices_by_debtor", "GET", "/v1/invoice/closedbydebtor/<debtor_id>", "closed_invoices_by_debtor",
           None, "InvoiceActionSubsView", "V", "notes 2.4 (S4); ?from=&to="),
+    Route("anonymize_debtor", "PUT", "/v1/debtors/anonymize/<debtor_id>", "anonymize_debtor",
+          None, None, "U", "notes 2.2: no source names a GDPR call; placeholder path (sandbox/billecta/outbound.py)"),
+    Route("get_default_action_config", "GET", "/v1/creditors/defaultactionconfig/<creditor_id>",
+          "get_default_action_config", None, "DefaultActionConfigView", "P", "notes 2.1: view known, path guessed"),
+    Route("update_default_action_config", "PUT", "/v1/creditors/defaultactionconfig",
+          "update_default_action_config", "DefaultActionConfigView", None, "P", "notes 2.1: view known, path guessed"),
 )
 ROUTES_BY_NAME: dict[str, Route] = {r.name: r for r in ROUTES}
 
@@ -351,6 +358,7 @@ class BillectaSandbox:
         for route in ROUTES:
             app.add_url_rule(route.rule, endpoint=route.name, view_func=self._view(route), methods=[route.method])
         self._add_admin_routes(app)
+        payments.install(self, app)  # payments, credits, debt collection... (sandbox/billecta/payments.py)
         app.register_error_handler(HTTPException, self._http_error)
         app.register_error_handler(Exception, self._unexpected_error)
         return app
@@ -568,6 +576,17 @@ class BillectaSandbox:
     def closed_invoices_by_debtor(self, _body: None, debtor_id: str) -> Reply:
         rows = self.state.closed_invoices(debtor_public_id=debtor_id, start=_query_day("from"), end=_query_day("to"))
         return 200, _page(rows)
+
+    def anonymize_debtor(self, _body: None, debtor_id: str) -> Reply:
+        outbound.anonymize_debtor(self.state, debtor_id)
+        return 200, None
+
+    def get_default_action_config(self, _body: None, creditor_id: str) -> Reply:
+        return 200, outbound.get_default_action_config(self.state, creditor_id)
+
+    def update_default_action_config(self, body: dict[str, Any]) -> Reply:
+        outbound.update_default_action_config(self.state, body)
+        return 200, None
 
     # ---- admin (/_sandbox, no auth) ------------------------------------------------------------
 

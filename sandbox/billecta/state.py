@@ -505,7 +505,11 @@ class BillectaState:
         creditor = self._creditor(entry.get("CreditorPublicId"))
         creditor_id = creditor["CreditorPublicId"]
         self._same_creditor("Debtor", self._debtor(entry.get("DebtorPublicId")), creditor_id)
-        if entry.get("ActionType") not in (None, "InvoiceAction"):
+        if entry.get("ActionType") == "CreditInvoiceAction":
+            from sandbox.billecta import outbound  # late: outbound builds on this module
+
+            outbound.check_credit_entry(self, entry, creditor_id)
+        elif entry.get("ActionType") not in (None, "InvoiceAction"):
             raise BillectaError(400, f"ActionType {entry['ActionType']} is not supported by the sandbox")
         records = entry.get("Records") or []
         if not records:
@@ -631,6 +635,10 @@ class BillectaState:
                 "InvoiceActionAttested", CreditorPublicId=invoice.creditor_public_id, ActionPublicId=action_public_id
             )
             self._emit_state_changed(invoice)
+            if invoice.entry.get("ActionType") == "CreditInvoiceAction":
+                from sandbox.billecta import outbound
+
+                outbound.apply_credit(self, invoice)
             delay = self.auto_send_delay_s
             if invoice.entry.get("DeliveryMethod") in AUTO_SEND_METHODS and delay >= 0:
                 timer = threading.Timer(delay, self._auto_send, args=(action_public_id, self._generation))
@@ -788,7 +796,7 @@ class BillectaState:
             view.update(
                 {
                     "ActionPublicId": invoice.action_public_id,
-                    "ActionType": "InvoiceAction",
+                    "ActionType": invoice.entry.get("ActionType") or "InvoiceAction",
                     "CreditorPublicId": invoice.creditor_public_id,
                     "Debtor": dict(debtor) if debtor else None,
                     "Created": iso(invoice.created),

@@ -46,8 +46,7 @@ class BatchCommand:
         return {"limetype": self.limetype, **self.params}
 
 
-# One entry per command. Later: upsert-orders, attest-orders, upsert-debtors, upsert-articles,
-# delete-articles, anonymize-debtors and credit-invoices come in as entries here once their workers exist.
+# One entry per command; each operation has its use-case in billecta_sync/usecases/batches.py.
 BATCH_COMMANDS: tuple[BatchCommand, ...] = (
     BatchCommand(
         path="upsert-attest-orders-in-billecta",
@@ -56,6 +55,56 @@ BATCH_COMMANDS: tuple[BatchCommand, ...] = (
         default_title="Upsert & attest orders in Billecta",
         summary="Create or update orders in Billecta and attest them",
         params=MappingProxyType({"attest": True}),
+    ),
+    BatchCommand(
+        path="upsert-orders-in-billecta",
+        operation="upsert_orders",
+        limetype="order",
+        default_title="Upsert orders in Billecta",
+        summary="Create or update orders in Billecta without attesting them",
+        params=MappingProxyType({"attest": False}),
+    ),
+    BatchCommand(
+        path="attest-orders-in-billecta",
+        operation="attest_orders",
+        limetype="order",
+        default_title="Attest orders in Billecta",
+        summary="Attest orders already sent to Billecta (never twice)",
+    ),
+    BatchCommand(
+        path="upsert-debtors-in-billecta",
+        operation="upsert_debtors",
+        limetype="debtor",
+        default_title="Upsert debtors in Billecta",
+        summary="Create or update debtors in Billecta, once per creditor relation",
+    ),
+    BatchCommand(
+        path="anonymize-debtors-in-billecta",
+        operation="anonymize_debtors",
+        limetype="debtor",
+        default_title="Anonymize debtors in Billecta",
+        summary="Anonymise synced debtors in Billecta (GDPR; Billecta path unverified)",
+    ),
+    BatchCommand(
+        path="upsert-articles-in-billecta",
+        operation="upsert_articles",
+        limetype="article",
+        default_title="Upsert articles in Billecta",
+        summary="Create or update articles as Billecta products, once per creditor relation",
+    ),
+    BatchCommand(
+        path="delete-articles-in-billecta",
+        operation="delete_articles",
+        limetype="article",
+        default_title="Delete articles in Billecta",
+        summary="Delete articles' Billecta products (deactivated instead when used on invoices)",
+    ),
+    BatchCommand(
+        path="credit-invoices-in-billecta",
+        operation="credit_invoices",
+        limetype="invoice",
+        default_title="Credit invoices in Billecta",
+        summary="Credit invoices in full in Billecta and link the credit invoice in Lime",
     ),
 )
 
@@ -88,6 +137,12 @@ def _queued(batch_id: int) -> tuple[Response, int]:
 def start_batch_command(command: BatchCommand) -> tuple[Response, int]:
     gw = gateway()
     title, query_filter = parse_command_body(json_object_body(gw.settings.gateway.max_body_bytes), command)
+    return launch_batch(command, title, query_filter)
+
+
+def launch_batch(command: BatchCommand, title: str, query_filter: Any) -> tuple[Response, int]:
+    """Store the batch, publish its start and wait briefly for the answer (shared by every batch route)."""
+    gw = gateway()
     try:
         batch_id = monitor.create_batch(gw.db, title, command.operation, query_filter,
                                         params=command.batch_params())

@@ -28,6 +28,7 @@ SOURCES = ("billecta", "lime")
 # The task that processes an inbox row, per source; rows of other sources cannot be replayed yet.
 REPLAY_TASKS: dict[str, tuple[str, str]] = {
     "billecta": (tasknames.PROCESS_BILLECTA_WEBHOOK, tasknames.QUEUE_WEBHOOKS),
+    "lime": (tasknames.PROCESS_LIME_WEBHOOK, tasknames.QUEUE_WEBHOOKS),
 }
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000

@@ -20,8 +20,10 @@ def sweep_inbox(self: SyncTask) -> dict[str, int]:
     """Re-publish inbox rows and batches that should be queued but may not be (broker was down...)."""
     db = self.services.db
     rows = inbox.stuck_ids(db)
+    sources = inbox.sources_of(db, rows)
     for inbox_id in rows:
-        self.app.send_task(tasknames.PROCESS_BILLECTA_WEBHOOK, args=[inbox_id], queue=tasknames.QUEUE_WEBHOOKS)
+        task = tasknames.WEBHOOK_TASKS.get(sources.get(inbox_id, ""), tasknames.PROCESS_BILLECTA_WEBHOOK)
+        self.app.send_task(task, args=[inbox_id], queue=tasknames.QUEUE_WEBHOOKS)
         inbox.mark_queued(db, inbox_id)
     batches = monitor.unstarted_batches(db)
     for batch_id in batches:

@@ -325,3 +325,41 @@ def test_unknown_route_name() -> None:
     client = make_client("http://127.0.0.1:9")
     with pytest.raises(KeyError, match="unknown Billecta route"):
         client.call("invoice.teleport")
+
+
+class CountingLimiter:
+    """Stands in for the shared Redis limiter: counts slots taken, or refuses every one."""
+
+    def __init__(self, refuse: bool = False) -> None:
+        self.taken = 0
+        self.refuse = refuse
+
+    def acquire(self, timeout_s: float = 60) -> None:
+        from billecta_sync.ratelimit import RateLimitTimeout
+
+        if self.refuse:
+            raise RateLimitTimeout("ratelimit:billecta", timeout_s, 1.0)
+        self.taken += 1
+
+    def try_acquire(self) -> float:
+        return 0.0
+
+
+def test_every_attempt_takes_a_slot_of_the_shared_billecta_budget(server: ScriptedServer, script: Script) -> None:
+    limiter = CountingLimiter()
+    client = make_client(server.url, rate_limiter=limiter)
+    script.push(429, {"Message": "Too many requests"}, {"Retry-After": "0"})
+    script.push(200, {"DebtorPublicId": "d-1", "Name": "Kund AB"})
+    assert client.get_debtor("d-1")["Name"] == "Kund AB"
+    assert limiter.taken == 2 == len(script.seen)  # the 429 was retried, and the retry paid for its slot
+
+
+def test_no_request_leaves_while_the_budget_is_spent(server: ScriptedServer, script: Script) -> None:
+    from billecta_sync.ratelimit import RateLimitTimeout
+    from billecta_sync.retry import is_retryable
+
+    client = make_client(server.url, rate_limiter=CountingLimiter(refuse=True))
+    with pytest.raises(RateLimitTimeout) as caught:
+        client.get_debtor("d-1")
+    assert script.seen == []
+    assert is_retryable(caught.value)  # the task backs off and tries again later

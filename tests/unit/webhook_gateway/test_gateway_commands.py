@@ -152,7 +152,25 @@ def test_other_scopes_are_refused(client: FlaskClient, db: Database, publisher: 
     assert publisher.published == []
 
 
-@pytest.mark.parametrize("path", ["upsert-orders-in-billecta", "credit-invoices-in-billecta", "nonsense"])
+@pytest.mark.parametrize(("path", "operation", "limetype", "params"), [
+    ("upsert-orders-in-billecta", "upsert_orders", "order", {"attest": False}),
+    ("attest-orders-in-billecta", "attest_orders", "order", {}),
+    ("upsert-debtors-in-billecta", "upsert_debtors", "debtor", {}),
+    ("anonymize-debtors-in-billecta", "anonymize_debtors", "debtor", {}),
+    ("upsert-articles-in-billecta", "upsert_articles", "article", {}),
+    ("delete-articles-in-billecta", "delete_articles", "article", {}),
+    ("credit-invoices-in-billecta", "credit_invoices", "invoice", {}),
+])
+def test_each_seed_command_starts_its_own_batch(client: FlaskClient, db: Database, publisher: Any, path: str,
+                                                operation: str, limetype: str, params: dict[str, Any]) -> None:
+    resp = client.post(f"{PREFIX}/task/{path}", json={"query_filter": FILTER}, headers=COMMANDS)
+    assert resp.status_code == 202
+    batch = batches(db)[0]
+    assert (batch.operation, batch.params) == (operation, {"limetype": limetype, **params})
+    assert [p.task for p in publisher.published] == [tasknames.START_BATCH]
+
+
+@pytest.mark.parametrize("path", ["nonsense", "upsert-invoices-in-billecta"])
 def test_unregistered_commands_are_404(client: FlaskClient, path: str) -> None:
     resp = client.post(f"{PREFIX}/task/{path}", json={"query_filter": FILTER}, headers=COMMANDS)
     assert resp.status_code == 404

@@ -95,16 +95,17 @@ def test_replay_dead_rows_resets_and_publishes_them(client: FlaskClient, db: Dat
         assert session.scalar(select(DeadLetter.replayed_at).where(DeadLetter.inbox_id == dead1)) is not None
 
 
-def test_replay_by_ids_skips_rows_being_processed_and_other_sources(client: FlaskClient, db: Database,
-                                                                  publisher: Any) -> None:
+def test_replay_by_ids_skips_rows_being_processed_and_sends_each_source_to_its_task(
+        client: FlaskClient, db: Database, publisher: Any) -> None:
     failed = add_row(db, InboxStatus.FAILED)
     busy = add_row(db, InboxStatus.PROCESSING)
     lime = add_row(db, InboxStatus.DEAD, source="lime")
     resp = client.post(f"{PREFIX}/inbox/replay", json={"ids": [failed, busy, lime]}, headers=OPERATOR)
-    assert resp.get_json() == {"replayed": 1, "ids": [failed], "skipped": [busy, lime], "unpublished": []}
-    assert [p.args for p in publisher.published] == [[failed]]
+    assert resp.get_json() == {"replayed": 2, "ids": [failed, lime], "skipped": [busy], "unpublished": []}
+    assert [(p.task, p.args) for p in publisher.published] == [
+        (tasknames.PROCESS_BILLECTA_WEBHOOK, [failed]), (tasknames.PROCESS_LIME_WEBHOOK, [lime])]
     assert status_of(db, busy) == InboxStatus.PROCESSING
-    assert status_of(db, lime) == InboxStatus.DEAD
+    assert status_of(db, lime) == InboxStatus.QUEUED
 
 
 def test_replay_by_time_range(client: FlaskClient, db: Database, publisher: Any) -> None:

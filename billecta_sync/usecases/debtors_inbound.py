@@ -1,0 +1,84 @@
+"""Billecta → Lime for debtors: DebtorUpdated and autogiro events, and debtors Lime has not seen yet.
+
+A Billecta debtor belongs to one creditor; Lime links it through ``creditordebtor.debtorpublicid``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from billecta_sync.container import Services
+from billecta_sync.lime_repo import LimeRepo
+from billecta_sync.locks import object_lock
+from billecta_sync.usecases.common import option_key, text
+from billecta_sync.usecases.debtors import is_own_echo
+
+DEBTOR_TYPES = {"Private": "private", "Company": "company"}
+
+
+def lime_debtor_values(view: dict[str, Any]) -> dict[str, Any]:
+    """The Lime debtor fields Billecta's DebtorView is authoritative for."""
+    values: dict[str, Any] = {
+        "name": text(view.get("Name")),
+        "ssnregno": text(view.get("OrgNo")),
+        "contactname": text(view.get("ContactName")),
+        "email": text(view.get("Email") or view.get("ContactEmail")),
+        "maincontactphone": text(view.get("Phone")),
+        "address": text(view.get("Address")),
+        "zipcode": text(view.get("ZipCode")),
+        "city": text(view.get("City")),
+        "countrycode": text(view.get("CountryCode")).upper(),
+    }
+    debtor_type = DEBTOR_TYPES.get(text(view.get("DebtorType")))
+    if debtor_type:
+        values["debtortype"] = debtor_type
+    return values
+
+
+def _changed(existing: dict[str, Any], wanted: dict[str, Any]) -> dict[str, Any]:
+    def norm(value: Any) -> Any:
+        value = option_key(value) if isinstance(value, dict) else value
+        return "" if value is None else value
+
+    return {k: v for k, v in wanted.items() if norm(existing.get(k)) != norm(v)}
+
+
+def sync_debtor_from_billecta(services: Services, debtor_public_id: str) -> str:
+    """Update the Lime debtor linked to a Billecta debtor; a debtor Lime does not know is left alone."""
+    repo = LimeRepo(services.lime, services.mappings)
+    with object_lock(services.redis, f"debtor:{debtor_public_id}", timeout_s=services.settings.worker.lock_timeout_s):
+        link = repo.find_one("creditordebtor", {"debtorpublicid": debtor_public_id})
+        if link is None or not link.get("debtor"):
+            return f"Billecta debtor {debtor_public_id} is not linked to a Lime debtor; nothing to update"
+        view = services.billecta.get_debtor(debtor_public_id)
+        if is_own_echo(services, view):  # our own Lime → Billecta write; Lime may have moved on since
+            return f"Billecta debtor {debtor_public_id} holds what the service sent; Lime left as it is"
+        debtor = repo.get("debtor", int(link["debtor"]))
+        # Only changed fields are written, so a change Lime pushed to Billecta does not echo back.
+        changed = _changed(debtor, lime_debtor_values(view))
+        repo.update("debtor", int(link["debtor"]), changed)
+        if link.get("billecta_error_message"):
+            repo.update("creditordebtor", int(link["_id"]), {"billecta_error_message": ""})
+        verb = f"updated ({', '.join(sorted(changed))})" if changed else "unchanged"
+        return f"debtor {link['debtor']} {verb} from Billecta debtor {debtor_public_id}"
+
+
+def ensure_lime_debtor(services: Services, repo: LimeRepo, creditor_id: int, debtor_public_id: str) -> int:
+    """The Lime debtor for a Billecta debtor, created with its creditordebtor link when Lime lacks it
+    (an invoice made in Billecta's portal for a customer that never came from Lime)."""
+    link = repo.find_one("creditordebtor", {"debtorpublicid": debtor_public_id})
+    if link is not None and link.get("debtor"):
+        return int(link["debtor"])
+    with object_lock(services.redis, f"debtor:{debtor_public_id}", timeout_s=services.settings.worker.lock_timeout_s):
+        link = repo.find_one("creditordebtor", {"debtorpublicid": debtor_public_id})  # another worker may have won
+        if link is not None and link.get("debtor"):
+            return int(link["debtor"])
+        view = services.billecta.get_debtor(debtor_public_id)
+        debtor = repo.create("debtor", {**lime_debtor_values(view), "billecta_error_message": ""})
+        debtor_id = int(debtor["_id"])
+        if link is None:
+            repo.create("creditordebtor", {"creditor": creditor_id, "debtor": debtor_id,
+                                           "debtorpublicid": debtor_public_id})
+        else:
+            repo.update("creditordebtor", int(link["_id"]), {"debtor": debtor_id})
+        return debtor_id

@@ -1,0 +1,362 @@
+"""Billecta → Lime over real processes: every supported webhook event lands in Lime, once in effect.
+
+Invoices are made directly in Billecta (outside the order flow), so the invoice, its debtor and the
+debtor's creditordebtor link must all be created in Lime from Billecta's data.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from billecta_sync.billecta import BillectaClient
+from billecta_sync.lime import LimeClient
+from billecta_sync.lime.values import option_key
+from billecta_sync.runner import Stack
+from billecta_sync.settings import BillectaSettings, LimeSettings, Secret
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def stack(stack_starter: Callable[..., Stack], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    # Few, quick retries, so a webhook whose creditor Lime lacks is dead within seconds.
+    running = stack_starter(tmp_path_factory.mktemp("stack-events"), database_url=None, redis_index=8,
+                            extra_env={"WORKER_MAX_RETRIES": "2", "WORKER_RETRY_BACKOFF_MAX_S": "1"})
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def billecta(stack: Stack) -> Iterator[BillectaClient]:
+    client = BillectaClient(BillectaSettings(base_url=stack.billecta_url,
+                                             authentication=Secret(stack.config.billecta_auth)))
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def lime(stack: Stack) -> LimeClient:
+    return LimeClient(LimeSettings(base_url=stack.lime_url, api_key=Secret(stack.config.lime_key)))
+
+
+def wait_for(probe: Callable[[], Any], what: str, timeout_s: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def admin(stack: Stack, path: str, **body: Any) -> Any:
+    resp = requests.post(f"{stack.billecta_admin_url}{path}", json=body, timeout=15)
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def inbox_counts(stack: Stack) -> dict[str, int]:
+    stats = requests.get(f"{stack.gateway_url}{stack.config.prefix}/operator/inbox-stats",
+                         headers={"X-API-Key": stack.config.operator_key}, timeout=10).json()
+    return dict(stats.get("counts", stats))
+
+
+def settle(stack: Stack, timeout_s: float = 90.0) -> dict[str, int]:
+    """Wait until Billecta has delivered everything and the inbox has nothing left to do."""
+    requests.post(f"{stack.billecta_admin_url}/webhooks/wait-idle", params={"timeout": 30}, timeout=40)
+
+    def idle() -> dict[str, int] | None:
+        counts = inbox_counts(stack)
+        busy = sum(counts.get(s, 0) for s in ("received", "queued", "processing", "failed"))
+        return counts if busy == 0 else None
+
+    return wait_for(idle, "the inbox to settle", timeout_s)  # type: ignore[no-any-return]
+
+
+def query(lime: LimeClient, limetype: str, key: str, value: Any, props: list[str]) -> list[dict[str, Any]]:
+    return list(lime.query(limetype, ["_id", *props], filter={"key": key, "op": "=", "exp": value}))
+
+
+class World:
+    """A creditor known to Lime and Billecta, and a debtor only Billecta knows."""
+
+    def __init__(self, billecta: BillectaClient, lime: LimeClient) -> None:
+        tag = uuid.uuid4().hex[:6]
+        self.billecta = billecta
+        self.creditor = billecta.create_creditor({"Name": f"Events AB {tag}", "OrgNo": "556000-0002"})
+        self.lime_creditor = int(lime.create("creditor", {"name": f"Events AB {tag}",
+                                                          "creditorpublicid": self.creditor})["_id"])
+        self.debtor = billecta.create_debtor({"CreditorPublicId": self.creditor, "Name": f"Portalkund {tag}",
+                                              "OrgNo": "556123-4567", "DebtorType": "Company",
+                                              "Email": "kund@example.se", "City": "Malmö", "CountryCode": "SE"})
+
+    def invoice(self, ore: int = 100000, creditor: str | None = None, debtor: str | None = None) -> str:
+        entry = {"CreditorPublicId": creditor or self.creditor, "DebtorPublicId": debtor or self.debtor,
+                 "DeliveryMethod": "Email",
+                 "Records": [{"RecordType": "Standard", "ArticleDescription": "Konsult", "Quantity": 1, "VAT": 0,
+                              "UnitPrice": {"CurrencyCode": "SEK", "Value": ore}}]}
+        action = self.billecta.create_invoice(entry)
+        self.billecta.attest_invoice(action)
+        return action
+
+
+def lime_invoice(lime: LimeClient, action: str, status: str | None = None) -> dict[str, Any]:
+    props = ["invoicestatus", "paidamount", "currentamount", "creditedamount", "writtenoffamount", "debtor",
+             "creditor", "creditinvoice", "invoicenumber"]
+
+    def probe() -> dict[str, Any] | None:
+        found = query(lime, "invoice", "actionpublicid", action, props)
+        assert len(found) <= 1, f"{len(found)} Lime invoices for {action}"
+        if found and (status is None or option_key(found[0]["invoicestatus"]) == status):
+            return found[0]
+        return None
+
+    return wait_for(probe, f"invoice {action} in Lime as {status}")  # type: ignore[no-any-return]
+
+
+def test_payments_and_overpayment_reach_lime_with_the_debtor_created(stack: Stack, billecta: BillectaClient,
+                                                                     lime: LimeClient) -> None:
+    world = World(billecta, lime)
+    action = world.invoice(100000)
+    lime_invoice(lime, action, "sent")
+    admin(stack, f"/invoices/{action}/payments", amount="400.00", date="2026-01-10", payment_mean_code="BG")
+    assert num(lime_invoice(lime, action, "subpaid")["paidamount"]) == 400
+    over = admin(stack, f"/invoices/{action}/payments", amount="700.00", payment_mean_code="SWISH")["overpayment"]
+    invoice = lime_invoice(lime, action, "paid")
+    settle(stack)
+
+    payments = query(lime, "payment", "invoice", invoice["_id"],
+                     ["paymenttype", "amount", "paymentmeancode", "paymentbillectaid", "debtor", "creditor"])
+    kinds = sorted((option_key(p["paymenttype"]), float(p["amount"])) for p in payments)
+    assert kinds == [("overpayment", 100.0), ("payment", 400.0), ("payment", 600.0)]
+    assert {p["paymentbillectaid"] for p in payments if option_key(p["paymenttype"]) == "overpayment"} == {
+        over["UnhandledPaymentPublicId"]}
+    assert all(p["creditor"] == world.lime_creditor and p["debtor"] == invoice["debtor"] for p in payments)
+    # The debtor came from Billecta's DebtorView, linked to the creditor by its public id.
+    links = query(lime, "creditordebtor", "debtorpublicid", world.debtor, ["debtor", "creditor"])
+    assert [(link["debtor"], link["creditor"]) for link in links] == [(invoice["debtor"], world.lime_creditor)]
+    debtor = lime.get("debtor", invoice["debtor"])
+    assert debtor["name"].startswith("Portalkund") and debtor["city"] == "Malmö"
+
+    # The overpayment is used on the debtor's next invoice: it moves there, handled, and pays part of it.
+    second = world.invoice(30000)
+    lime_invoice(lime, second, "sent")
+    admin(stack, f"/unhandled-payments/{over['UnhandledPaymentPublicId']}/match", action_public_id=second)
+    next_invoice = lime_invoice(lime, second, "subpaid")
+    settle(stack)
+    moved = query(lime, "payment", "paymentbillectaid", over["UnhandledPaymentPublicId"],
+                  ["invoice", "handled", "paymenttype"])
+    assert [(m["invoice"], m["handled"], option_key(m["paymenttype"])) for m in moved] == [
+        (next_invoice["_id"], True, "overpayment")]
+    used = query(lime, "payment", "invoice", next_invoice["_id"], ["amount", "paymentmeancode", "paymenttype"])
+    assert sorted((option_key(u["paymenttype"]), num(u["amount"])) for u in used) == [
+        ("overpayment", 100.0), ("payment", 100.0)]
+
+
+def num(value: Any) -> float:
+    return float(value or 0)
+
+
+def test_credit_write_off_reminder_debt_collection_and_debtor_events(stack: Stack, billecta: BillectaClient,
+                                                                     lime: LimeClient) -> None:
+    world = World(billecta, lime)
+    credited, collected, autogiro = world.invoice(50000), world.invoice(80000), world.invoice(30000)
+    for action in (credited, collected, autogiro):
+        lime_invoice(lime, action, "sent")
+
+    credit_id = admin(stack, f"/invoices/{credited}/credit")["credit_action_public_id"]
+    admin(stack, f"/invoices/{collected}/writeoff", amount="100")
+    admin(stack, f"/invoices/{collected}/reminder")
+    case = admin(stack, f"/invoices/{collected}/debtcollection")
+    admin(stack, f"/debtcollection/{case['ActionPublicId']}/advance", stage="DebtCollectionInvoiceSent",
+          interest="12.50")
+    admin(stack, f"/invoices/{autogiro}/autogiro-withdrawal", outcome="failed")
+    admin(stack, f"/debtors/{world.debtor}/autogiro", status="approved")
+    unmatched = admin(stack, "/unmatched-payments", creditor_public_id=world.creditor, amount="55.00",
+                      debtor_public_id=world.debtor)
+    view = billecta.get_debtor(world.debtor)
+    billecta.update_debtor({**view, "Name": "Portalkund Omdöpt AB", "City": "Lund"})
+    counts = settle(stack)
+    assert counts.get("dead", 0) == 0
+
+    original = lime_invoice(lime, credited, "credited")
+    assert num(original["creditedamount"]) == 500
+    credit = lime_invoice(lime, credit_id, "credited")
+    assert credit["creditinvoice"] == original["_id"]
+
+    written = lime_invoice(lime, collected, "debtcollection")
+    assert num(written["writtenoffamount"]) == 100 and num(written["currentamount"]) == 700
+    cases = query(lime, "debtcollection", "actionpublicid", case["ActionPublicId"],
+                  ["stage", "invoice", "debtor", "creditor", "interestamount", "nexteventdate", "deliverymethod"])
+    assert len(cases) == 1
+    assert cases[0]["stage"] == "DebtCollectionInvoiceSent" and num(cases[0]["interestamount"]) == 12.5
+    assert (cases[0]["invoice"], cases[0]["debtor"], cases[0]["creditor"]) == (
+        written["_id"], written["debtor"], world.lime_creditor)
+    assert cases[0]["nexteventdate"] and option_key(cases[0]["deliverymethod"]) == "email"
+
+    loose = query(lime, "payment", "paymentbillectaid", unmatched["UnhandledPaymentPublicId"],
+                  ["paymenttype", "amount", "handled", "creditor", "invoice"])
+    assert [(option_key(p["paymenttype"]), num(p["amount"]), p["handled"], p["invoice"]) for p in loose] == [
+        ("unmatched", 55.0, False, None)]
+    debtor = lime.get("debtor", written["debtor"])
+    assert (debtor["name"], debtor["city"]) == ("Portalkund Omdöpt AB", "Lund")
+
+
+def test_missing_creditor_is_retried_then_dead_never_dropped(stack: Stack, billecta: BillectaClient,
+                                                             lime: LimeClient) -> None:
+    stranger = billecta.create_creditor({"Name": "Okänd AB"})
+    debtor = billecta.create_debtor({"CreditorPublicId": stranger, "Name": "Kund", "DebtorType": "Company"})
+    before = inbox_counts(stack).get("dead", 0)
+    world = World.__new__(World)
+    world.billecta = billecta
+    action = world.invoice(1000, creditor=stranger, debtor=debtor)
+    wait_for(lambda: inbox_counts(stack).get("dead", 0) > before, "the webhook to be dead-lettered")
+    rows = requests.get(f"{stack.gateway_url}{stack.config.prefix}/operator/inbox", params={"status": "dead"},
+                        headers={"X-API-Key": stack.config.operator_key}, timeout=10).json()
+    items = rows.get("items", rows) if isinstance(rows, dict) else rows
+    assert any("RelatedObjectMissing" in (r.get("last_error") or "") for r in items)
+    assert query(lime, "invoice", "actionpublicid", action, []) == []
+
+
+def test_every_event_three_times_shuffled_ends_in_the_same_state(stack: Stack, billecta: BillectaClient,
+                                                                 lime: LimeClient) -> None:
+    world = World(billecta, lime)
+    action = world.invoice(100000)
+    lime_invoice(lime, action, "sent")
+    admin(stack, f"/invoices/{action}/payments", amount="250.00", payment_mean_code="BG")
+    admin(stack, f"/invoices/{action}/payments", amount="750.00", payment_mean_code="BG")
+    settle(stack)
+
+    def snapshot() -> dict[str, Any]:
+        invoice = lime_invoice(lime, action)
+        payments = query(lime, "payment", "invoice", invoice["_id"], ["paymentbillectaid", "amount"])
+        rows = query(lime, "invoicerow", "invoice", invoice["_id"], ["position"])
+        return {"invoice": {k: v for k, v in invoice.items()},
+                "payments": sorted((p["paymentbillectaid"], num(p["amount"])) for p in payments),
+                "rows": sorted(r["_id"] for r in rows),
+                "debtors": len(query(lime, "creditordebtor", "debtorpublicid", world.debtor, []))}
+
+    dead_before = inbox_counts(stack).get("dead", 0)
+    expected = snapshot()
+    assert option_key(expected["invoice"]["invoicestatus"]) == "paid" and len(expected["payments"]) == 2
+
+    deliveries = requests.get(f"{stack.billecta_admin_url}/webhooks", timeout=10).json()["deliveries"]
+    mine = [d["payload"] for d in deliveries
+            if d["payload"] and action in json.dumps(d["payload"]) and d["status"] == "delivered"]
+    assert {p["WebhookTriggerType"] for p in mine} >= {"InvoiceActionAttested", "InvoiceActionStateChanged",
+                                                       "InvoicePaymentReceived"}
+    # Three deliveries of every event, each with its own id (so none is a byte-identical twin), shuffled.
+    bodies = [{**p, "EventId": str(uuid.uuid4())} for p in mine for _ in range(3)]
+    random.Random(4).shuffle(bodies)
+    url = f"{stack.gateway_url}{stack.config.prefix}/billecta-webhook-receiver"
+    for body in bodies:
+        resp = requests.post(url, json=body, headers={"X-API-Key": stack.config.webhook_key}, timeout=10)
+        assert resp.status_code == 200, resp.text
+    counts = settle(stack)
+    assert counts.get("dead", 0) == dead_before
+    assert snapshot() == expected
+
+
+def gateway_call(stack: Stack, method: str, path: str, **kwargs: Any) -> requests.Response:
+    return requests.request(method, f"{stack.gateway_url}{stack.config.prefix}{path}",
+                            headers={"X-API-Key": stack.config.commands_key}, timeout=30, **kwargs)
+
+
+def test_failed_webhooks_are_retriggered_per_creditor(stack: Stack, billecta: BillectaClient,
+                                                      lime: LimeClient) -> None:
+    world = World(billecta, lime)
+    action = world.invoice(20000)
+    invoice = lime_invoice(lime, action, "sent")
+    settle(stack)
+    config_url = f"{stack.billecta_admin_url}/config"
+    original = requests.get(config_url, timeout=10).json()
+    # Billecta cannot reach us for a while: the payment webhook fails for good.
+    requests.post(config_url, json={"webhook_url": "http://127.0.0.1:9/unreachable", "webhook_max_attempts": 1},
+                  timeout=10).raise_for_status()
+    try:
+        admin(stack, f"/invoices/{action}/payments", amount="200.00")
+        requests.post(f"{stack.billecta_admin_url}/webhooks/wait-idle", params={"timeout": 20}, timeout=30)
+    finally:
+        requests.post(config_url, json={"webhook_url": original["webhook_url"],
+                                        "webhook_max_attempts": original["webhook_max_attempts"]},
+                      timeout=10).raise_for_status()
+    assert option_key(lime_invoice(lime, action)["invoicestatus"]) == "sent"
+
+    resp = gateway_call(stack, "POST", "/task/billecta-retrigger-failed-webhooks", json={})
+    assert resp.status_code == 200, resp.text
+    batch_id = resp.json()["integration_monitor_batch_id"]
+    assert lime_invoice(lime, action, "paid")["_id"] == invoice["_id"]
+
+    def batch_done() -> dict[str, Any] | None:
+        batch = gateway_call(stack, "GET", f"/monitor/batches/{batch_id}").json()
+        return batch if batch["status"] != "running" else None
+
+    batch = wait_for(batch_done, "the retrigger batch")
+    mine = [log for log in batch["logs"] if log["object_id"] == str(world.lime_creditor)]
+    assert mine and mine[0]["status"] == "ok" and "sent again" in mine[0]["message"]
+    assert len(query(lime, "payment", "invoice", invoice["_id"], [])) == 1
+
+
+def test_event_log_of_an_invoice_newest_first(stack: Stack, billecta: BillectaClient, lime: LimeClient) -> None:
+    world = World(billecta, lime)
+    action = world.invoice(10000)
+    invoice = lime_invoice(lime, action, "sent")
+    admin(stack, f"/invoices/{action}/payments", amount="40.00")
+    resp = gateway_call(stack, "GET", f"/billecta/event-log/invoice/{invoice['_id']}")
+    assert resp.status_code == 200, resp.text
+    events = resp.json()
+    dates = [e["eventdate"] for e in events]
+    assert dates == sorted(dates, reverse=True)
+    assert all(len(d) == 19 and d[10] == " " for d in dates)
+    assert events[0]["title"].startswith("Payment of 40.00") and events[-1]["title"] == "Invoice created"
+
+    orphan = lime.create("invoice", {"invoicestatus": "created"})
+    missing = gateway_call(stack, "GET", f"/billecta/event-log/invoice/{orphan['_id']}")
+    assert missing.status_code == 404 and missing.json()["error_message"]
+    assert gateway_call(stack, "GET", "/billecta/event-log/invoice/999999999").status_code == 404
+    assert gateway_call(stack, "GET", "/billecta/event-log/order/1").status_code == 400
+
+
+def test_overdue_invoices_expire_once_a_day_and_a_rerun_does_nothing(stack: Stack, lime: LimeClient) -> None:
+    from datetime import date, timedelta
+
+    from billecta_sync.container import build_services
+    from billecta_sync.settings import load_settings
+    from billecta_sync.usecases import expiry
+
+    today = date.today() + timedelta(days=3650)  # a day of its own: the stack's other invoices are all "due"
+    past, future = (today - timedelta(days=1)).isoformat(), (today + timedelta(days=1)).isoformat()
+    tag = uuid.uuid4().hex[:8]
+    rows = ([{"invoicestatus": "sent", "invoice_expires": past, "invoicenumber": f"{tag}-due"}] * 5
+            + [{"invoicestatus": "subpaid", "invoice_expires": past, "invoicenumber": f"{tag}-due"}] * 2
+            + [{"invoicestatus": "paid", "invoice_expires": past, "invoicenumber": f"{tag}-paid"}] * 2
+            + [{"invoicestatus": "sent", "invoice_expires": future, "invoicenumber": f"{tag}-future"}] * 2)
+    resp = requests.post(f"{stack.lime_admin_url}/bulk/invoice", json=rows, timeout=30)
+    assert resp.status_code == 201, resp.text
+
+    services = build_services(load_settings(env=stack.env()))
+    lines: list[str] = []
+    try:
+        first = expiry.set_invoices_as_expired(services, today=today, progress=lines.append)
+        second = expiry.set_invoices_as_expired(services, today=today, progress=lines.append)
+    finally:
+        services.close()
+
+    statuses: dict[str, list[str]] = {}
+    for suffix in ("due", "paid", "future"):
+        found = query(lime, "invoice", "invoicenumber", f"{tag}-{suffix}", ["invoicestatus"])
+        statuses[suffix] = sorted(option_key(f["invoicestatus"]) or "" for f in found)
+    assert statuses == {"due": ["expired"] * 7, "paid": ["paid"] * 2, "future": ["sent"] * 2}
+    assert first["status"] == "ok" and first["expired"] >= 7 and first["failed"] == 0
+    assert second["status"] == "already done" and second["expired"] == first["expired"]
+    assert any("expired" in line for line in lines) and any("already done" in line for line in lines)

@@ -1,0 +1,207 @@
+"""Billecta → Lime under faults, over real processes: Billecta answering 5xx, 429 with Retry-After and
+stalling; a worker killed with SIGKILL mid-processing; Redis restarted with events in flight.
+
+Each test ends by comparing Lime with the state the events must produce, and by looking for duplicates.
+The worker-kill and Redis-restart tests wait for the recovery paths (Redis visibility timeout, the inbox
+sweeper), which take minutes by design; they run when BILLECTA_SYNC_FAULT_TESTS=1.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from billecta_sync.billecta import BillectaClient
+from billecta_sync.lime import LimeClient
+from billecta_sync.lime.values import option_key
+from billecta_sync.runner import Ports, Stack, StackConfig, free_port
+from billecta_sync.settings import BillectaSettings, LimeSettings, Secret
+
+pytestmark = pytest.mark.slow
+LONG = pytest.mark.skipif(os.environ.get("BILLECTA_SYNC_FAULT_TESTS") != "1",
+                          reason="recovery takes minutes; set BILLECTA_SYNC_FAULT_TESTS=1")
+
+
+def clients(stack: Stack) -> tuple[BillectaClient, LimeClient]:
+    return (BillectaClient(BillectaSettings(base_url=stack.billecta_url,
+                                            authentication=Secret(stack.config.billecta_auth))),
+            LimeClient(LimeSettings(base_url=stack.lime_url, api_key=Secret(stack.config.lime_key))))
+
+
+def wait_for(probe: Callable[[], Any], what: str, timeout_s: float = 90.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            value = probe()
+        except requests.RequestException:
+            value = None  # a process of the stack is restarting
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def inbox_counts(stack: Stack) -> dict[str, int]:
+    stats = requests.get(f"{stack.gateway_url}{stack.config.prefix}/operator/inbox-stats",
+                         headers={"X-API-Key": stack.config.operator_key}, timeout=10).json()
+    return dict(stats.get("counts", stats))
+
+
+def settle(stack: Stack, timeout_s: float = 120.0) -> dict[str, int]:
+    requests.post(f"{stack.billecta_admin_url}/webhooks/wait-idle", params={"timeout": 60}, timeout=70)
+
+    def idle() -> dict[str, int] | None:
+        counts = inbox_counts(stack)
+        busy = sum(counts.get(s, 0) for s in ("received", "queued", "processing", "failed"))
+        return counts if busy == 0 else None
+
+    return wait_for(idle, "the inbox to settle", timeout_s)  # type: ignore[no-any-return]
+
+
+class Scenario:
+    """Invoices made in Billecta for a creditor Lime knows; every one is paid in two parts."""
+
+    def __init__(self, stack: Stack, count: int, ore: int = 100000) -> None:
+        self.stack = stack
+        self.billecta, self.lime = clients(stack)
+        tag = uuid.uuid4().hex[:6]
+        self.creditor = self.billecta.create_creditor({"Name": f"Fault AB {tag}"})
+        self.lime.create("creditor", {"name": f"Fault AB {tag}", "creditorpublicid": self.creditor})
+        self.debtor = self.billecta.create_debtor({"CreditorPublicId": self.creditor, "Name": f"Kund {tag}",
+                                                   "DebtorType": "Company"})
+        self.ore = ore
+        self.actions: list[str] = []
+        for _ in range(count):
+            action = self.billecta.create_invoice({
+                "CreditorPublicId": self.creditor, "DebtorPublicId": self.debtor, "DeliveryMethod": "Email",
+                "Records": [{"RecordType": "Standard", "ArticleDescription": "Hyra", "Quantity": 1, "VAT": 0,
+                             "UnitPrice": {"CurrencyCode": "SEK", "Value": ore}}]})
+            self.billecta.attest_invoice(action)
+            self.actions.append(action)
+
+    def wait_sent(self) -> None:
+        for action in self.actions:
+            wait_for(lambda a=action: self.status(a) == "sent", f"invoice {action} sent in Lime")
+
+    def pay(self, first_share: float = 0.3) -> None:
+        for action in self.actions:
+            first = round(self.ore * first_share / 100, 2)
+            for amount in (first, round(self.ore / 100 - first, 2)):
+                resp = requests.post(f"{self.stack.billecta_admin_url}/invoices/{action}/payments",
+                                     json={"amount": str(amount), "payment_mean_code": "BG"}, timeout=15)
+                assert resp.status_code == 200, resp.text
+
+    def invoices(self, action: str) -> list[dict[str, Any]]:
+        return list(self.lime.query("invoice", ["_id", "invoicestatus", "paidamount", "currentamount"],
+                                    filter={"key": "actionpublicid", "op": "=", "exp": action}))
+
+    def status(self, action: str) -> str:
+        found = self.invoices(action)
+        return option_key(found[0]["invoicestatus"]) or "" if found else ""
+
+    def assert_all_paid_once(self) -> None:
+        for action in self.actions:
+            found = self.invoices(action)
+            assert len(found) == 1, f"{len(found)} Lime invoices for {action}"
+            assert option_key(found[0]["invoicestatus"]) == "paid"
+            assert float(found[0]["paidamount"]) == self.ore / 100 and float(found[0]["currentamount"]) == 0
+            payments = list(self.lime.query("payment", ["_id", "paymentbillectaid", "amount"],
+                                            filter={"key": "invoice", "op": "=", "exp": found[0]["_id"]}))
+            assert len(payments) == 2 and len({p["paymentbillectaid"] for p in payments}) == 2
+            assert round(sum(float(p["amount"]) for p in payments), 2) == self.ore / 100
+        links = list(self.lime.query("creditordebtor", ["_id"],
+                                     filter={"key": "debtorpublicid", "op": "=", "exp": self.debtor}))
+        assert len(links) == 1
+
+
+def start(tmp: Path, redis_index: int, stack_starter: Callable[..., Stack], **env: str) -> Stack:
+    return stack_starter(tmp, database_url=None, redis_index=redis_index,  # type: ignore[no-any-return]
+                         extra_env={"WORKER_MAX_RETRIES": "10", "WORKER_RETRY_BACKOFF_MAX_S": "2",
+                                    "BILLECTA_API_TIMEOUT_S": "2", **env})
+
+
+@pytest.fixture(scope="module")
+def stack(stack_starter: Callable[..., Stack], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    running = start(tmp_path_factory.mktemp("stack-faults"), 4, stack_starter)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def test_billecta_5xx_429_and_stalls_for_a_while_change_nothing_in_the_end(stack: Stack) -> None:
+    scenario = Scenario(stack, 4)
+    scenario.wait_sent()
+    settle(stack)
+    config = f"{stack.billecta_admin_url}/config"
+    requests.post(config, json={"knobs": {"error_rate": 0.4, "rate_limit_per_s": 3, "rate_limit_burst": 3,
+                                          "retry_after_s": 1, "timeout_rate": 0.15, "stall_s": 3}},
+                  timeout=10).raise_for_status()
+    try:
+        scenario.pay()
+        time.sleep(6)  # the workers meet every fault for a while
+        faults = requests.get(f"{stack.billecta_admin_url}/stats", timeout=10).json()["faults"]["counters"]
+    finally:
+        requests.post(config, json={"knobs": {"error_rate": 0, "rate_limit_per_s": 0, "timeout_rate": 0}},
+                      timeout=10).raise_for_status()
+    counts = settle(stack)
+    assert counts.get("dead", 0) == 0
+    assert sum(faults.values()) > 0, faults  # the faults did happen
+    scenario.assert_all_paid_once()
+
+
+@LONG
+@pytest.mark.timeout(900)  # the task is redelivered after 160 s, its inbox lease (300 s) then lets it run
+def test_worker_killed_mid_processing_recovers(stack_starter: Callable[..., Stack],
+                                               tmp_path_factory: pytest.TempPathFactory) -> None:
+    # Redis hands an unacknowledged task back after the visibility timeout, which must outlast the task
+    # time limit (150 s) plus the backoff cap; the inbox sweeper and lease are the second net.
+    stack = start(tmp_path_factory.mktemp("stack-kill"), 5, stack_starter, WORKER_VISIBILITY_TIMEOUT_S="160")
+    try:
+        scenario = Scenario(stack, 6)
+        scenario.wait_sent()
+        requests.post(f"{stack.lime_admin_url}/config", json={"latency_ms": 300}, timeout=10)
+        scenario.pay()
+        wait_for(lambda: inbox_counts(stack).get("processing", 0) > 0, "a webhook being processed", 30)
+        stack.kill_service("worker")
+        requests.post(f"{stack.lime_admin_url}/config", json={"latency_ms": 0}, timeout=10)
+        stack.start_service("worker")
+        counts = settle(stack, timeout_s=800)
+        assert counts.get("dead", 0) == 0
+        scenario.assert_all_paid_once()
+    finally:
+        stack.stop()
+
+
+@LONG
+@pytest.mark.timeout(900)
+def test_redis_restarted_with_events_in_flight(stack_starter: Callable[..., Stack],
+                                               tmp_path_factory: pytest.TempPathFactory) -> None:
+    tmp = tmp_path_factory.mktemp("stack-redis")
+    # An unused port: the runner starts its own Redis with an append-only file, which the test restarts.
+    config = StackConfig(var_dir=tmp, ports=Ports.free(), redis_url=f"redis://127.0.0.1:{free_port()}/0",
+                         services=("billecta-sandbox", "lime-sandbox", "gateway", "worker", "beat"), quiet=True,
+                         extra_env={"WORKER_MAX_RETRIES": "10", "WORKER_RETRY_BACKOFF_MAX_S": "2",
+                                    "WORKER_VISIBILITY_TIMEOUT_S": "160"})
+    stack = Stack(config)
+    stack.start(timeout_s=90)
+    try:
+        assert stack.redis is not None, "the runner did not start an embedded Redis"
+        scenario = Scenario(stack, 6)
+        scenario.wait_sent()
+        scenario.pay()
+        stack.redis.stop()
+        time.sleep(2)  # webhooks keep arriving: stored, acknowledged, published later
+        stack.redis.start()
+        counts = settle(stack, timeout_s=400)
+        assert counts.get("dead", 0) == 0
+        scenario.assert_all_paid_once()
+    finally:
+        stack.stop()
