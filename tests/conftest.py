@@ -10,7 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from billecta_sync.billecta import BillectaClient
+from billecta_sync.demo import DemoTarget
+from billecta_sync.lime import LimeClient
 from billecta_sync.runner import Ports, Stack, StackConfig, redis_answers
+from billecta_sync.settings import BillectaSettings, LimeSettings, Secret
 
 # Test folders mirror the package tree (tests/unit/workers, tests/unit/billecta_sync, ...) and pytest puts
 # folders such as tests/unit on sys.path; with the repository root on sys.path too, the real (regular)
@@ -99,3 +103,23 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         running.stop()
         if pg_name:
             drop_postgres_database(pg_name)
+
+
+# Clients and demo target for whichever `stack` the requesting module uses (the shared one above, or a
+# module's own stack fixture with different settings).
+@pytest.fixture(scope="module")
+def target(stack: Stack) -> DemoTarget:
+    return DemoTarget(gateway_url=stack.gateway_url, billecta_url=stack.billecta_url, lime_url=stack.lime_url)
+
+
+@pytest.fixture(scope="module")
+def billecta(stack: Stack) -> Iterator[BillectaClient]:
+    client = BillectaClient(BillectaSettings(base_url=stack.billecta_url,
+                                             authentication=Secret(stack.config.billecta_auth)))
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def lime(stack: Stack) -> LimeClient:
+    return LimeClient(LimeSettings(base_url=stack.lime_url, api_key=Secret(stack.config.lime_key)))

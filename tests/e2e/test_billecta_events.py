@@ -20,7 +20,6 @@ from billecta_sync.billecta import BillectaClient
 from billecta_sync.lime import LimeClient
 from billecta_sync.lime.values import option_key
 from billecta_sync.runner import Stack
-from billecta_sync.settings import BillectaSettings, LimeSettings, Secret
 
 pytestmark = pytest.mark.slow
 
@@ -34,19 +33,6 @@ def stack(stack_starter: Callable[..., Stack], tmp_path_factory: pytest.TempPath
         yield running
     finally:
         running.stop()
-
-
-@pytest.fixture(scope="module")
-def billecta(stack: Stack) -> Iterator[BillectaClient]:
-    client = BillectaClient(BillectaSettings(base_url=stack.billecta_url,
-                                             authentication=Secret(stack.config.billecta_auth)))
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="module")
-def lime(stack: Stack) -> LimeClient:
-    return LimeClient(LimeSettings(base_url=stack.lime_url, api_key=Secret(stack.config.lime_key)))
 
 
 def wait_for(probe: Callable[[], Any], what: str, timeout_s: float = 60.0) -> Any:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
@@ -14,27 +13,8 @@ from billecta_sync.demo import DemoTarget, find_invoice, run_demo, seed, start_c
 from billecta_sync.lime import LimeClient
 from billecta_sync.lime.values import option_key
 from billecta_sync.runner import Stack
-from billecta_sync.settings import BillectaSettings, LimeSettings, Secret
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def target(stack: Stack) -> DemoTarget:
-    return DemoTarget(gateway_url=stack.gateway_url, billecta_url=stack.billecta_url, lime_url=stack.lime_url)
-
-
-@pytest.fixture(scope="module")
-def billecta(stack: Stack) -> Iterator[BillectaClient]:
-    client = BillectaClient(BillectaSettings(base_url=stack.billecta_url,
-                                             authentication=Secret(stack.config.billecta_auth)))
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="module")
-def lime(stack: Stack) -> LimeClient:
-    return LimeClient(LimeSettings(base_url=stack.lime_url, api_key=Secret(stack.config.lime_key)))
 
 
 def wait_for(probe, timeout_s: float = 60.0, what: str = "condition"):  # type: ignore[no-untyped-def]

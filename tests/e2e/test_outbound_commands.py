@@ -24,7 +24,6 @@ from billecta_sync.demo import DemoResult, DemoTarget, find_invoice, seed, start
 from billecta_sync.lime import LimeClient
 from billecta_sync.lime.values import option_key
 from billecta_sync.runner import Stack
-from billecta_sync.settings import BillectaSettings, LimeSettings, Secret
 from sandbox.billecta import contract
 
 pytestmark = pytest.mark.slow
@@ -41,24 +40,6 @@ def stack(stack_starter: Callable[..., Stack], tmp_path_factory: pytest.TempPath
         yield running
     finally:
         running.stop()
-
-
-@pytest.fixture(scope="module")
-def target(stack: Stack) -> DemoTarget:
-    return DemoTarget(gateway_url=stack.gateway_url, billecta_url=stack.billecta_url, lime_url=stack.lime_url)
-
-
-@pytest.fixture(scope="module")
-def billecta(stack: Stack) -> Iterator[BillectaClient]:
-    client = BillectaClient(BillectaSettings(base_url=stack.billecta_url,
-                                             authentication=Secret(stack.config.billecta_auth)))
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="module")
-def lime(stack: Stack) -> LimeClient:
-    return LimeClient(LimeSettings(base_url=stack.lime_url, api_key=Secret(stack.config.lime_key)))
 
 
 @pytest.fixture
