@@ -150,6 +150,22 @@ def earlier_twin(db: Database, row: WebhookInbox) -> int | None:
         )
 
 
+def claim_unique(db: Database, inbox_id: int) -> tuple[WebhookInbox | None, str]:
+    """Claim a row for processing unless it is taken or finished, or repeats a delivery already handled.
+
+    Returns the claimed row, or ``None`` with the reason it was not processed (a repeat is marked
+    duplicate here, so it has no second effect).
+    """
+    row = claim(db, inbox_id)
+    if row is None:
+        return None, f"inbox row {inbox_id} is finished or being processed elsewhere"
+    twin = earlier_twin(db, row)
+    if twin is not None:
+        finish(db, inbox_id, InboxStatus.DUPLICATE, error=f"same delivery as inbox row {twin}")
+        return None, f"duplicate of inbox row {twin}"
+    return row, ""
+
+
 def stuck_ids(db: Database, older_than_s: int = 120, limit: int = 500, now: datetime | None = None) -> list[int]:
     """Rows that should be in the queue but may not be: never published, lost, or due for retry."""
     now = now or utcnow()

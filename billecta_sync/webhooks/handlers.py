@@ -77,13 +77,9 @@ HANDLERS: dict[str, Handler] = {
 
 
 def process_billecta_webhook(services: Services, inbox_id: int, *, final_attempt: bool = True) -> str:
-    row = inbox.claim(services.db, inbox_id)
+    row, skipped = inbox.claim_unique(services.db, inbox_id)
     if row is None:
-        return f"inbox row {inbox_id} is finished or being processed elsewhere"
-    twin = inbox.earlier_twin(services.db, row)
-    if twin is not None:
-        inbox.finish(services.db, inbox_id, InboxStatus.DUPLICATE, error=f"same delivery as inbox row {twin}")
-        return f"duplicate of inbox row {twin}"
+        return skipped
     try:
         event = parse_billecta_event(json.loads(row.body))
     except (InvalidWebhook, ValueError) as exc:
