@@ -9,7 +9,7 @@ from billecta_sync.container import Services
 from billecta_sync.errors import PermanentError
 from billecta_sync.lime_repo import LimeRepo
 from billecta_sync.locks import object_lock
-from billecta_sync.usecases.common import as_decimal, option_key, text
+from billecta_sync.usecases.common import as_decimal, option_key, save_by_external_id, text
 from billecta_sync.usecases.outbound import Outcome, creditor_of, linked_creditor, refusal
 
 PRODUCT_TYPES = {"standard": "Service", "package": "Package"}
@@ -91,18 +91,10 @@ def ensure_product(services: Services, repo: LimeRepo, creditor_id: int, credito
 
 def _save_product(services: Services, view: dict[str, Any], public_id: str) -> str:
     """Update the product if it still exists, else find it by external id or create it; returns its id."""
-    if public_id:
-        try:
-            services.billecta.update_product({**view, "ProductPublicId": public_id})
-            return public_id
-        except BillectaApiNotFoundException:
-            pass  # deleted in Billecta meanwhile: make it again
-    existing = services.billecta.find_product_by_external_id(view["CreditorPublicId"], view["ProductExternalId"])
-    if existing and existing.get("ProductPublicId"):
-        public_id = str(existing["ProductPublicId"])
-        services.billecta.update_product({**view, "ProductPublicId": public_id})
-        return public_id
-    return services.billecta.create_product(view)
+    return save_by_external_id(
+        view, public_id, id_field="ProductPublicId", external_field="ProductExternalId",
+        update=services.billecta.update_product, find=services.billecta.find_product_by_external_id,
+        create=services.billecta.create_product)
 
 
 def upsert_article(services: Services, article_id: int) -> str:

@@ -10,7 +10,7 @@ from billecta_sync.container import Services
 from billecta_sync.errors import PermanentError
 from billecta_sync.lime_repo import LimeRepo
 from billecta_sync.locks import object_lock
-from billecta_sync.usecases.common import option_key, relation_id, text
+from billecta_sync.usecases.common import option_key, relation_id, save_by_external_id, text
 from billecta_sync.usecases.outbound import Outcome, creditor_of, linked_creditor, refusal
 
 DEBTOR_TYPES = {"private": "Private", "company": "Company"}
@@ -135,18 +135,10 @@ def _save_debtor(services: Services, view: dict[str, Any], public_id: str) -> st
 
 
 def _write_debtor(services: Services, view: dict[str, Any], public_id: str) -> str:
-    if public_id:
-        try:
-            services.billecta.update_debtor({**view, "DebtorPublicId": public_id})
-            return public_id
-        except BillectaApiNotFoundException:
-            pass  # removed in Billecta: create it again
-    existing = services.billecta.find_debtor_by_external_id(view["CreditorPublicId"], view["DebtorExternalId"])
-    if existing and existing.get("DebtorPublicId"):
-        public_id = str(existing["DebtorPublicId"])
-        services.billecta.update_debtor({**view, "DebtorPublicId": public_id})
-        return public_id
-    return services.billecta.create_debtor(view)
+    return save_by_external_id(
+        view, public_id, id_field="DebtorPublicId", external_field="DebtorExternalId",
+        update=services.billecta.update_debtor, find=services.billecta.find_debtor_by_external_id,
+        create=services.billecta.create_debtor)
 
 
 def upsert_debtor(services: Services, debtor_id: int) -> str:
