@@ -12,7 +12,8 @@ from celery.schedules import crontab
 from billecta_sync import tasknames
 
 
-def beat_schedule() -> dict[str, dict[str, Any]]:
+def beat_schedule(sweep_interval_s: float = 60.0) -> dict[str, dict[str, Any]]:
+    """``sweep_interval_s`` is WORKER_SWEEP_INTERVAL_S."""
     return {
         # Settle monitor batches whose logs have all finished (06:00-23:00, every 5 minutes).
         "finish-running-batches": {
@@ -26,11 +27,12 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
             "schedule": crontab(minute=0, hour=3),
             "options": {"queue": tasknames.QUEUE_SCHEDULED},
         },
-        # Re-publish inbox rows and batches that never reached a worker (every minute).
+        # Re-publish inbox rows and batches that never reached a worker (every minute by default).
         "sweep-inbox": {
             "task": tasknames.SWEEP_INBOX,
-            "schedule": 60.0,
-            "options": {"queue": tasknames.QUEUE_SCHEDULED, "expires": 55},
+            "schedule": float(sweep_interval_s),
+            # A sweep still waiting when the next one is due is dropped, so they never pile up.
+            "options": {"queue": tasknames.QUEUE_SCHEDULED, "expires": max(1.0, sweep_interval_s - 5)},
         },
         # Ask Billecta to resend each creditor's failed webhooks of the last 48 hours (03:00).
         "retrigger-failed-webhooks": {

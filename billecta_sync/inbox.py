@@ -150,13 +150,13 @@ def earlier_twin(db: Database, row: WebhookInbox) -> int | None:
         )
 
 
-def claim_unique(db: Database, inbox_id: int) -> tuple[WebhookInbox | None, str]:
+def claim_unique(db: Database, inbox_id: int, lease_s: int = 300) -> tuple[WebhookInbox | None, str]:
     """Claim a row for processing unless it is taken or finished, or repeats a delivery already handled.
 
     Returns the claimed row, or ``None`` with the reason it was not processed (a repeat is marked
     duplicate here, so it has no second effect).
     """
-    row = claim(db, inbox_id)
+    row = claim(db, inbox_id, lease_s)
     if row is None:
         return None, f"inbox row {inbox_id} is finished or being processed elsewhere"
     twin = earlier_twin(db, row)

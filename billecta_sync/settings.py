@@ -97,8 +97,25 @@ class WorkerSettings:
     retry_backoff_max_s: int = 600
     # Must exceed the longest retry countdown plus run time, or Redis redelivers tasks in a loop.
     visibility_timeout_s: int = 3600
-    lock_timeout_s: int = 60
     retention_days: int = 90  # how long finished inbox rows and monitor history are kept
+    sweep_interval_s: int = 60  # how often rows that never reached a worker are looked for
+
+    @property
+    def lock_timeout_s(self) -> int:
+        """How long a per-object lock outlives a holder that died: a task holding one is killed at its
+        hard time limit at the latest, so the lock never expires under a task that still works."""
+        return self.task_time_limit_s
+
+    @property
+    def inbox_lease_s(self) -> int:
+        """How long a claimed inbox row stays with its worker: past the hard time limit the worker is
+        gone (killed or timed out), so the row may be taken again; the margin covers clock skew."""
+        return self.task_time_limit_s + 15
+
+    @property
+    def stuck_after_s(self) -> int:
+        """A row received or queued this long ago without being claimed is published again."""
+        return 2 * self.sweep_interval_s
 
 
 @dataclass(frozen=True)
@@ -148,6 +165,14 @@ ENV_SETTINGS: tuple[tuple[str, str, str], ...] = (
     ("WORKER_MAX_RETRIES", "worker.max_retries", "retries before a task is dead-lettered (default 8)"),
     ("WORKER_RETRY_BACKOFF_MAX_S", "worker.retry_backoff_max_s", "cap of the exponential backoff (default 600)"),
     ("WORKER_VISIBILITY_TIMEOUT_S", "worker.visibility_timeout_s", "Redis visibility timeout (default 3600)"),
+    ("WORKER_TASK_SOFT_TIME_LIMIT_S", "worker.task_soft_time_limit_s",
+     "a task is interrupted (and retried) after this long (default 120)"),
+    ("WORKER_TASK_TIME_LIMIT_S", "worker.task_time_limit_s",
+     "a task's process is killed after this long (default 150); the per-object locks a dead worker held "
+     "expire after this long too, and a webhook row it had claimed is free again 15 s later"),
+    ("WORKER_SWEEP_INTERVAL_S", "worker.sweep_interval_s",
+     "how often the sweeper re-publishes rows that never reached a worker (default 60; rows waiting "
+     "twice that long are re-published)"),
     ("LOG_LEVEL", "log_level", "DEBUG, INFO, WARNING or ERROR (default INFO)"),
     ("RETENTION_DAYS", "worker.retention_days",
      "days finished inbox rows and monitor batches/logs are kept before the nightly clean-up (default 90)"),
@@ -309,9 +334,18 @@ def load_settings(env: Mapping[str, str] | None = None, config_file: str | os.Pa
     worker = WorkerSettings(
         max_retries=r.number("WORKER_MAX_RETRIES", "worker.max_retries", 8, int, 0),
         retry_backoff_max_s=r.number("WORKER_RETRY_BACKOFF_MAX_S", "worker.retry_backoff_max_s", 600, int, 1),
-        visibility_timeout_s=r.number("WORKER_VISIBILITY_TIMEOUT_S", "worker.visibility_timeout_s", 3600, int, 60),
+        visibility_timeout_s=r.number("WORKER_VISIBILITY_TIMEOUT_S", "worker.visibility_timeout_s", 3600, int, 10),
         retention_days=r.number("RETENTION_DAYS", "worker.retention_days", 90, int, 1),
+        task_soft_time_limit_s=r.number("WORKER_TASK_SOFT_TIME_LIMIT_S", "worker.task_soft_time_limit_s", 120, int, 5),
+        task_time_limit_s=r.number("WORKER_TASK_TIME_LIMIT_S", "worker.task_time_limit_s", 150, int, 10),
+        sweep_interval_s=r.number("WORKER_SWEEP_INTERVAL_S", "worker.sweep_interval_s", 60, int, 5),
     )
+    if worker.task_soft_time_limit_s >= worker.task_time_limit_s:
+        raise ConfigError(
+            "setting WORKER_TASK_SOFT_TIME_LIMIT_S must be below WORKER_TASK_TIME_LIMIT_S "
+            f"({worker.task_soft_time_limit_s} >= {worker.task_time_limit_s}): the soft limit lets a task "
+            "record its failure before the hard limit kills it"
+        )
     if worker.visibility_timeout_s <= worker.retry_backoff_max_s + worker.task_time_limit_s:
         raise ConfigError(
             "setting WORKER_VISIBILITY_TIMEOUT_S must exceed WORKER_RETRY_BACKOFF_MAX_S plus the task time limit "

@@ -74,7 +74,7 @@ def make_celery(settings: Settings | None = None, *, include_tasks: bool = False
     if include_tasks:
         from beat_schedule import beat_schedule
 
-        app.conf.beat_schedule = beat_schedule()
+        app.conf.beat_schedule = beat_schedule(settings.worker.sweep_interval_s)
     return app
 
 

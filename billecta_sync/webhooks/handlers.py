@@ -77,7 +77,7 @@ HANDLERS: dict[str, Handler] = {
 
 
 def process_billecta_webhook(services: Services, inbox_id: int, *, final_attempt: bool = True) -> str:
-    row, skipped = inbox.claim_unique(services.db, inbox_id)
+    row, skipped = inbox.claim_unique(services.db, inbox_id, services.settings.worker.inbox_lease_s)
     if row is None:
         return skipped
     try:

@@ -185,7 +185,7 @@ def plan(services: Services, event: LimeEvent) -> str:
 
 def process_lime_webhook(services: Services, inbox_id: int, *, final_attempt: bool = True,
                          runner: Callable[[Services, LimeEvent], str] = plan) -> str:
-    row, skipped = inbox.claim_unique(services.db, inbox_id)
+    row, skipped = inbox.claim_unique(services.db, inbox_id, services.settings.worker.inbox_lease_s)
     if row is None:
         return skipped
     try:

@@ -19,7 +19,7 @@ def process_billecta_webhook(self: SyncTask, inbox_id: int) -> str:
 def sweep_inbox(self: SyncTask) -> dict[str, int]:
     """Re-publish inbox rows and batches that should be queued but may not be (broker was down...)."""
     db = self.services.db
-    rows = inbox.stuck_ids(db)
+    rows = inbox.stuck_ids(db, older_than_s=self.services.settings.worker.stuck_after_s)
     sources = inbox.sources_of(db, rows)
     for inbox_id in rows:
         task = tasknames.WEBHOOK_TASKS.get(sources.get(inbox_id, ""), tasknames.PROCESS_BILLECTA_WEBHOOK)

@@ -179,6 +179,25 @@ def test_visibility_timeout_not_longer_than_backoff_plus_task_limit_is_rejected(
     assert settings.worker.visibility_timeout_s == 751
 
 
+def test_task_time_limits_set_the_inbox_lease_lock_timeout_and_sweep_age() -> None:
+    settings = load_settings(env=complete_env(WORKER_TASK_SOFT_TIME_LIMIT_S="20", WORKER_TASK_TIME_LIMIT_S="30",
+                                              WORKER_RETRY_BACKOFF_MAX_S="5", WORKER_VISIBILITY_TIMEOUT_S="40",
+                                              WORKER_SWEEP_INTERVAL_S="10"))
+    worker = settings.worker
+    assert (worker.task_soft_time_limit_s, worker.task_time_limit_s) == (20, 30)
+    assert (worker.lock_timeout_s, worker.inbox_lease_s, worker.stuck_after_s) == (30, 45, 20)
+
+
+def test_soft_time_limit_not_below_the_hard_one_is_rejected() -> None:
+    with pytest.raises(ConfigError, match="WORKER_TASK_SOFT_TIME_LIMIT_S must be below WORKER_TASK_TIME_LIMIT_S"):
+        load_settings(env=complete_env(WORKER_TASK_SOFT_TIME_LIMIT_S="150", WORKER_TASK_TIME_LIMIT_S="150"))
+
+
+def test_visibility_timeout_is_checked_against_the_configured_time_limit() -> None:
+    with pytest.raises(ConfigError, match="WORKER_VISIBILITY_TIMEOUT_S must exceed"):
+        load_settings(env=complete_env(WORKER_TASK_TIME_LIMIT_S="3000", WORKER_TASK_SOFT_TIME_LIMIT_S="2900"))
+
+
 def test_unknown_mapping_limetype_is_rejected_naming_it(tmp_path: Path) -> None:
     path = write_yaml(tmp_path, MINIMAL_YAML + "mappings:\n  customer:\n    limetype: kund\n")
     with pytest.raises(ConfigError, match="mappings") as raised:
