@@ -38,7 +38,7 @@ DEFAULT_MODEL: dict[str, dict[str, str]] = {
     },
     "creditordebtor": {
         "creditor": "->creditor", "debtor": "->debtor", "debtorpublicid": "string",
-        "billecta_error_message": "text",
+        "autogirostatus": "option", "autogiroactive": "yesno", "billecta_error_message": "text",
     },
     "article": {
         "articlenumber": "string", "name": "string", "unit": "string", "unitprice": "decimal", "vat": "decimal",
@@ -65,7 +65,9 @@ DEFAULT_MODEL: dict[str, dict[str, str]] = {
         "invoice_expires": "date", "invoicedamount": "decimal", "currentamount": "decimal",
         "paidamount": "decimal", "creditedamount": "decimal", "writtenoffamount": "decimal",
         "currencycode": "string", "isdisputed": "yesno", "ispaused": "yesno", "nexteventdate": "date",
-        "creditinvoice": "->invoice", "invoice_pdf": "file", "billecta_error_message": "text",
+        "creditinvoice": "->invoice", "reminderof": "->invoice", "reminderfee": "decimal",
+        "autogirostatus": "option", "autogirostatusat": "string", "invoice_pdf": "file",
+        "billecta_error_message": "text",
     },
     "invoicerow": {
         "invoice": "->invoice", "article": "->article", "rowtype": "option", "description": "string",

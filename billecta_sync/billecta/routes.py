@@ -172,6 +172,10 @@ ROUTES: tuple[Route, ...] = (
     Route("invoice.send_reminder", "POST", "/invoice/sendreminderinvoice", _P, "SendReminderInvoiceView", None,
           "SendReminderInvoiceView exists and the crate's invoice module imports the reminder views; path "
           "and answer not seen. " + _GUESS),
+    Route("invoice.reminder.get", "GET", "/invoice/reminderinvoice/{action_public_id}", _P, None,
+          "ReminderInvoiceActionView",
+          "The view model exists and InvoiceActionView.ReminderInvoiceActionPublicId names a reminder, but no "
+          "call reading one was seen; the path is our guess by analogy with invoice.get."),
     Route("invoice.send_to_debt_collection", "POST", "/debtcollection/actionfrominvoice", _P,
           "DebtCollectionFromInvoiceEntryView", None,
           "The crate documents creating a debt collection action from a Billecta invoice (SourcePublicId = "

@@ -14,6 +14,9 @@ from billecta_sync.usecases.common import option_key, text
 from billecta_sync.usecases.debtors import is_own_echo
 
 DEBTOR_TYPES = {"Private": "private", "Company": "company"}
+# Billecta's AutogiroStageType (by name or number) -> creditordebtor.autogirostatus; Migration has no option.
+AUTOGIRO_STAGES = {"Pending": "pending", "Approved": "approved", "Failed": "failed", "Removed": "removed",
+                   "0": "pending", "1": "approved", "2": "failed", "3": "removed"}
 
 
 def lime_debtor_values(view: dict[str, Any]) -> dict[str, Any]:
@@ -35,12 +38,26 @@ def lime_debtor_values(view: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+def autogiro_link_values(view: dict[str, Any]) -> dict[str, Any]:
+    """The creditordebtor autogiro fields from a DebtorView; a stage Lime has no option for is left out."""
+    autogiro = view.get("Autogiro")
+    if not isinstance(autogiro, dict):
+        return {"autogiroactive": False}  # no mandate at all
+    values: dict[str, Any] = {"autogiroactive": bool(autogiro.get("Active"))}
+    status = AUTOGIRO_STAGES.get(text(autogiro.get("Stage")))
+    if status:
+        values["autogirostatus"] = status
+    return values
+
+
 def _changed(existing: dict[str, Any], wanted: dict[str, Any]) -> dict[str, Any]:
-    def norm(value: Any) -> Any:
+    def norm(value: Any, like: Any = "") -> Any:
         value = option_key(value) if isinstance(value, dict) else value
+        if isinstance(like, bool):
+            return bool(value)  # an unset yes/no field reads as no
         return "" if value is None else value
 
-    return {k: v for k, v in wanted.items() if norm(existing.get(k)) != norm(v)}
+    return {k: v for k, v in wanted.items() if norm(existing.get(k), v) != norm(v)}
 
 
 def sync_debtor_from_billecta(services: Services, debtor_public_id: str) -> str:
@@ -51,16 +68,21 @@ def sync_debtor_from_billecta(services: Services, debtor_public_id: str) -> str:
         if link is None or not link.get("debtor"):
             return f"Billecta debtor {debtor_public_id} is not linked to a Lime debtor; nothing to update"
         view = services.billecta.get_debtor(debtor_public_id)
+        # Only Billecta changes the autogiro mandate, so it is written even when the rest is our own echo.
+        link_changes = _changed(link, autogiro_link_values(view))
+        autogiro = f"; autogiro updated ({', '.join(sorted(link_changes))})" if link_changes else ""
         if is_own_echo(services, view):  # our own Lime → Billecta write; Lime may have moved on since
-            return f"Billecta debtor {debtor_public_id} holds what the service sent; Lime left as it is"
+            repo.update("creditordebtor", int(link["_id"]), link_changes)
+            return f"Billecta debtor {debtor_public_id} holds what the service sent; Lime left as it is{autogiro}"
         debtor = repo.get("debtor", int(link["debtor"]))
         # Only changed fields are written, so a change Lime pushed to Billecta does not echo back.
         changed = _changed(debtor, lime_debtor_values(view))
         repo.update("debtor", int(link["debtor"]), changed)
         if link.get("billecta_error_message"):
-            repo.update("creditordebtor", int(link["_id"]), {"billecta_error_message": ""})
+            link_changes["billecta_error_message"] = ""
+        repo.update("creditordebtor", int(link["_id"]), link_changes)
         verb = f"updated ({', '.join(sorted(changed))})" if changed else "unchanged"
-        return f"debtor {link['debtor']} {verb} from Billecta debtor {debtor_public_id}"
+        return f"debtor {link['debtor']} {verb} from Billecta debtor {debtor_public_id}{autogiro}"
 
 
 def ensure_lime_debtor(services: Services, repo: LimeRepo, creditor_id: int, debtor_public_id: str) -> int:
@@ -76,9 +98,9 @@ def ensure_lime_debtor(services: Services, repo: LimeRepo, creditor_id: int, deb
         view = services.billecta.get_debtor(debtor_public_id)
         debtor = repo.create("debtor", {**lime_debtor_values(view), "billecta_error_message": ""})
         debtor_id = int(debtor["_id"])
-        if link is None:
+        if link is None:  # with the mandate the view already shows, so no later event is needed for it
             repo.create("creditordebtor", {"creditor": creditor_id, "debtor": debtor_id,
-                                           "debtorpublicid": debtor_public_id})
+                                           "debtorpublicid": debtor_public_id, **autogiro_link_values(view)})
         else:
-            repo.update("creditordebtor", int(link["_id"]), {"debtor": debtor_id})
+            repo.update("creditordebtor", int(link["_id"]), {"debtor": debtor_id, **autogiro_link_values(view)})
         return debtor_id

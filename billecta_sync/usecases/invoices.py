@@ -6,9 +6,12 @@ arrive late or twice cannot roll the invoice back to an older state.
 
 from __future__ import annotations
 
-from datetime import date
+import time
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
+
+import redis
 
 from billecta_sync.billecta.values import major_units
 from billecta_sync.container import Services
@@ -146,24 +149,53 @@ def _differs(current: Any, wanted: Any) -> bool:
     return (current if current is not None else "") != (wanted if wanted is not None else "")
 
 
-def sync_invoice_from_billecta(services: Services, action_public_id: str, *, with_payments: bool = False) -> str:
-    """Create or update the Lime invoice (and rows) of one Billecta invoice action; with ``with_payments``
-    also its payments, under the same per-invoice lock."""
+# When an event handler last wrote each Lime invoice, so the nightly expiry job can tell that an invoice it
+# read as overdue has been written (paid, perhaps) since. Kept two days: longer than any run of that job.
+WRITTEN_KEY = "invoice-written:{}"
+WRITTEN_TTL_S = 2 * 86400
+
+
+def mark_written(client: redis.Redis, invoice_id: int) -> None:
+    client.set(WRITTEN_KEY.format(invoice_id), f"{time.time():.6f}", ex=WRITTEN_TTL_S)
+
+
+def written_since(client: redis.Redis, invoice_id: int, since: float) -> bool:
+    stamp = client.get(WRITTEN_KEY.format(invoice_id))
+    try:
+        return stamp is not None and float(stamp) >= since
+    except ValueError:
+        return True  # unreadable: assume the worst, the caller reads the invoice again
+
+
+def sync_invoice_from_billecta(services: Services, action_public_id: str, *, with_payments: bool = False,
+                               autogiro: tuple[str, str] | None = None) -> str:
+    """Create or update the Lime invoice (and rows) of one Billecta invoice action and its write-off and
+    credit rows; with ``with_payments`` also its payments, with ``autogiro`` (status, event time) the outcome
+    of an autogiro withdrawal; all under the same per-invoice lock."""
     repo = LimeRepo(services.lime, services.mappings)
     with object_lock(services.redis, f"invoice:{action_public_id}",
                      timeout_s=services.settings.worker.lock_timeout_s):
         invoice = services.billecta.get_invoice(action_public_id)
         outcome, invoice_id, links = _upsert_invoice(services, repo, action_public_id, invoice)
+        mark_written(services.redis, invoice_id)
+        from billecta_sync.usecases.payments import sync_invoice_adjustments  # payments build on this module
+
+        adjustments = sync_invoice_adjustments(repo, invoice, invoice_id, links)
+        if adjustments:
+            outcome += "; " + adjustments
         if with_payments:
             from billecta_sync.usecases.payments import sync_invoice_payments  # payments build on this module
 
             outcome += "; " + sync_invoice_payments(services, repo, invoice, invoice_id, links)
+        if autogiro is not None:
+            outcome += "; " + _record_autogiro(repo, invoice_id, *autogiro)
         return outcome
 
 
 def _upsert_invoice(services: Services, repo: LimeRepo, action_public_id: str,
                     invoice: dict[str, Any]) -> tuple[str, int, dict[str, Any]]:
-    """Returns the outcome, the Lime invoice id and its creditor and debtor ids."""
+    """Returns the outcome, the Lime invoice id and its links: creditor and debtor ids, and whether the Lime
+    invoice already showed a write-off or credit (``had_adjustments``)."""
     existing = repo.find_one("invoice", {"actionpublicid": action_public_id})
     previous_status = option_key(existing.get("invoicestatus")) if existing else ""
     values = invoice_values(invoice, previous_status or "")
@@ -191,8 +223,48 @@ def _upsert_invoice(services: Services, repo: LimeRepo, action_public_id: str,
     if existing is None or previous_status != values["invoicestatus"] or "order" in values:
         _sync_order_status(repo, {**values, "order": values.get("order") or (existing and existing.get("order"))})
     outcome = f"invoice {invoice_id} {verb} from Billecta invoice {action_public_id} ({values['invoicestatus']})"
+    reminder_id = text(invoice.get("ReminderInvoiceActionPublicId"))
+    if reminder_id and previous_status != values["invoicestatus"] and values["invoicestatus"] in (
+            "paid", "credited", "cancelled"):
+        # Billecta closes the reminder with its source; read it only then, not on every invoice event.
+        from billecta_sync.usecases.reminders import close_reminder_with_source  # reminders build on this module
+
+        outcome += "; " + close_reminder_with_source(services, reminder_id, action_public_id)
     links = {k: values.get(k) or (existing or {}).get(k) for k in ("creditor", "debtor")}
+    links["had_adjustments"] = bool(existing) and any(
+        _differs(existing.get(k), 0.0) for k in ("writtenoffamount", "creditedamount"))
     return outcome, invoice_id, links
+
+
+def event_time(value: Any) -> datetime | None:
+    """A webhook's or Lime's ISO time ("Z", an offset, or none, read as UTC); None if empty or unreadable."""
+    raw = text(value)
+    if not raw:
+        return None
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def autogiro_values(stored: dict[str, Any], status: str, occurred_at: str) -> dict[str, Any]:
+    """The autogiro fields to write on a Lime invoice for a withdrawal event: {} when Lime already shows
+    this event or a newer one (events arrive late, twice and out of order), else only what changes."""
+    new_at = event_time(occurred_at)
+    old_at = event_time(stored.get("autogirostatusat"))
+    if new_at is not None and old_at is not None and new_at <= old_at:
+        return {}
+    wanted = {"autogirostatus": status}
+    if new_at is not None:  # an event without a time is written, but cannot vouch for a time
+        wanted["autogirostatusat"] = new_at.isoformat()
+    return {k: v for k, v in wanted.items() if _differs(stored.get(k), v)}
+
+
+def _record_autogiro(repo: LimeRepo, invoice_id: int, status: str, occurred_at: str) -> str:
+    changed = autogiro_values(repo.get("invoice", invoice_id), status, occurred_at)
+    repo.update("invoice", invoice_id, changed)
+    return f"autogiro {status} {'recorded' if changed else 'already shown or older than what Lime has'}"
 
 
 def _from_order_flow(invoice: dict[str, Any]) -> bool:

@@ -102,6 +102,84 @@ def sync_invoice_payments(services: Services, repo: LimeRepo, invoice: dict[str,
     return f"payments: {counts['created']} created, {counts['updated']} updated, {counts['unchanged']} unchanged"
 
 
+# Kind of adjustment row -> the InvoiceActionView amount it mirrors and the event type that books it.
+ADJUSTMENTS: tuple[tuple[str, str, str], ...] = (
+    ("writeoff", "WriteOffAmount", "WrittenOff"),
+    ("credit", "CreditedAmount", "Credited"),
+)
+
+
+def adjustment_id(action_public_id: str, kind: str) -> str:
+    return f"{action_public_id}:{kind}"
+
+
+def last_event_day(invoice: dict[str, Any], event_type: str) -> date | None:
+    """The day of the newest ``event_type`` event in the invoice's Events (None when there is none)."""
+    days = [as_date(e.get("EventDate")) for e in invoice.get("Events") or []
+            if isinstance(e, dict) and text(e.get("EventType")) == event_type]
+    found = [d for d in days if d is not None]
+    return max(found) if found else None
+
+
+def has_adjustments(invoice: dict[str, Any]) -> bool:
+    return any(_money(invoice.get(amount_key)) != 0 for _kind, amount_key, _event in ADJUSTMENTS)
+
+
+def adjustment_values(invoice: dict[str, Any], invoice_id: int, links: dict[str, Any]) -> list[dict[str, Any]]:
+    """The write-off and credit payment rows of one invoice, as Billecta's totals show them now.
+
+    ``paymentdate`` is None when no matching event is in Events: the caller keeps a date it already has.
+    """
+    action_id = text(invoice.get("ActionPublicId"))
+    currency = text((invoice.get("InvoicedAmount") or {}).get("CurrencyCode")) or "SEK"
+    rows = []
+    for kind, amount_key, event_type in ADJUSTMENTS:
+        amount = invoice.get(amount_key) or {}
+        day = last_event_day(invoice, event_type)
+        rows.append({
+            "paymentbillectaid": adjustment_id(action_id, kind),
+            "paymenttype": kind,
+            # A credit invoice shows its credit as a negative amount; the Lime row holds its size.
+            "amount": abs(_money(amount)),
+            "currencycode": text(amount.get("CurrencyCode")) or currency,
+            "paymentdate": iso_day(day) if day else None,
+            "handled": True,
+            "invoice": invoice_id,
+            "creditor": links.get("creditor"),
+            "debtor": links.get("debtor"),
+        })
+    return rows
+
+
+def sync_invoice_adjustments(repo: LimeRepo, invoice: dict[str, Any], invoice_id: int, links: dict[str, Any],
+                             today: date | None = None) -> str:
+    """Write-offs and credits of one invoice as Lime payments, one row per kind (the caller holds the lock).
+
+    Billecta exposes no list of the single write-off or credit operations, only the invoice's running
+    totals, so each row is the running total for its invoice: it grows with each write-off or credit and
+    is set back to 0 (not deleted) if Billecta's total drops to 0. ``links["had_adjustments"]``: the Lime
+    invoice showed a write-off or credit before this sync; without that and without one now, Lime is not
+    asked at all (the common case). Returns "" when nothing was looked at.
+    """
+    if not has_adjustments(invoice) and not links.get("had_adjustments"):
+        return ""
+    known = {str(p.get("paymentbillectaid")): p for p in repo.find("payment", {"invoice": invoice_id})}
+    counts = {"created": 0, "updated": 0, "unchanged": 0}
+    for values in adjustment_values(invoice, invoice_id, links):
+        existing = known.get(values["paymentbillectaid"])
+        if existing is None and not values["amount"]:
+            continue  # never had this kind: no row of 0
+        day = values["paymentdate"]
+        if existing is not None and existing.get("paymentdate") and (
+                day is None or as_date(existing["paymentdate"]) == as_date(day)):
+            del values["paymentdate"]  # same day, or no event to date it: a re-run must change nothing
+        elif day is None:
+            values["paymentdate"] = iso_day(today or date.today())
+        counts[_upsert(repo, values, known)] += 1
+    return (f"write-offs and credits: {counts['created']} created, {counts['updated']} updated, "
+            f"{counts['unchanged']} unchanged")
+
+
 def sync_unhandled_payment(services: Services, unhandled_payment_id: str) -> str:
     """An overpayment or unmatched payment as a Lime payment, linked to what Lime has of it."""
     repo = LimeRepo(services.lime, services.mappings)

@@ -13,6 +13,7 @@ from billecta_sync.usecases.debtcollections import sync_debt_collection_from_bil
 from billecta_sync.usecases.debtors_inbound import sync_debtor_from_billecta
 from billecta_sync.usecases.invoices import sync_invoice_from_billecta
 from billecta_sync.usecases.payments import sync_unhandled_payment
+from billecta_sync.usecases.reminders import sync_reminder_invoice_from_billecta
 from billecta_sync.webhooks.events import BillectaEvent, InvalidWebhook, parse_billecta_event
 
 Handler = Callable[[Services, BillectaEvent], str]
@@ -25,6 +26,24 @@ def _invoice_from_billecta(services: Services, event: BillectaEvent) -> str:
 def _invoice_and_payments(services: Services, event: BillectaEvent) -> str:
     """Payment events: the invoice's payments, then the invoice itself (amounts, status), both fresh."""
     return sync_invoice_from_billecta(services, event.action_public_id, with_payments=True)
+
+
+def _autogiro_withdrawal(services: Services, event: BillectaEvent) -> str:
+    """The invoice, fresh, and the withdrawal's outcome with the event's time (to ignore older events)."""
+    status = "failed" if event.type == "AutogiroWithdrawalFailedOnInvoice" else "renewed"
+    return sync_invoice_from_billecta(services, event.action_public_id, autogiro=(status, event.occurred_at))
+
+
+def _reminder_invoice(services: Services, event: BillectaEvent) -> str:
+    """The reminded invoice (its stage), then the reminder as a Lime invoice of its own."""
+    source_id = event.action_public_id
+    outcome = sync_invoice_from_billecta(services, source_id)
+    # Billecta's body format is not published: when it does not name the reminder, the invoice does.
+    reminder_id = event.id("ReminderInvoiceActionPublicId") or str(
+        services.billecta.get_invoice(source_id).get("ReminderInvoiceActionPublicId") or "")
+    if not reminder_id:
+        return f"{outcome}; no reminder invoice named by the event or the invoice"
+    return f"{outcome}; {sync_reminder_invoice_from_billecta(services, reminder_id, source_id)}"
 
 
 def _unhandled_payment_id(event: BillectaEvent) -> str:
@@ -60,11 +79,12 @@ def _debt_collection(services: Services, event: BillectaEvent) -> str:
 HANDLERS: dict[str, Handler] = {
     "InvoiceActionAttested": _invoice_from_billecta,
     "InvoiceActionStateChanged": _invoice_from_billecta,
-    "ReminderInvoiceActionCreated": _invoice_from_billecta,
+    "ReminderInvoiceActionCreated": _reminder_invoice,
+    # Every invoice sync also keeps the invoice's write-off and credit payment rows.
     "AmountWrittenOffOnInvoice": _invoice_from_billecta,
     "AmountCreditedOnInvoice": _invoice_from_billecta,  # the debit and the credit invoice each get one
-    "AutogiroWithdrawalFailedOnInvoice": _invoice_from_billecta,
-    "AutogiroWithdrawalRenewedOnInvoice": _invoice_from_billecta,
+    "AutogiroWithdrawalFailedOnInvoice": _autogiro_withdrawal,
+    "AutogiroWithdrawalRenewedOnInvoice": _autogiro_withdrawal,
     "InvoicePaymentReceived": _invoice_and_payments,
     "Overpayment": _overpayment,
     "OverpaymentMatchedToInvoice": _overpayment,

@@ -24,8 +24,10 @@ from sandbox.billecta.state import (
     BillectaError,
     Invoice,
     amount,
+    invoice_address,
     iso,
     iso_date,
+    luhn_check_digit,
     new_guid,
     now,
 )
@@ -63,6 +65,9 @@ API_ROUTES: tuple[tuple[str, str, str, str, str | None, str | None, str], ...] =
      None, "CommonActionEventsView", "P"),
     ("invoice_events", "GET", "/v1/invoice/events/<action_id>", "invoice_events",
      None, "CommonActionEventsView", "P"),
+    # The client's invoice.reminder.get; no source shows this path, it is the client's guess.
+    ("get_reminder_invoice", "GET", "/v1/invoice/reminderinvoice/<action_id>", "get_reminder_invoice",
+     None, "ReminderInvoiceActionView", "U"),
     ("retrigger_failed_webhooks", "POST", "/v1/notifications/retriggerfailedwebhooks/<creditor_id>",
      "retrigger_failed_webhooks", None, None, "U"),
 )
@@ -99,6 +104,28 @@ class Extra:
     debt_collection_id: str | None = None
 
 
+@dataclass
+class Reminder:
+    """A reminder invoice action: what Billecta keeps of a reminder besides its source invoice."""
+
+    action_public_id: str
+    source_id: str
+    created: datetime
+    invoice_number: str
+    ocr: str
+    invoice_date: date
+    due_date: date
+    fee: int
+    reminded: int  # the source's balance when the reminder was made
+    currency: str
+    stage: str = "ReminderInvoiceSent"
+    closed: datetime | None = None
+
+
+REMINDER_FEE_ORE = 6000
+REMINDER_DAYS = 10
+
+
 class MoneyDesk:
     def __init__(self, sandbox: BillectaSandbox) -> None:
         self.sandbox = sandbox
@@ -111,6 +138,7 @@ class MoneyDesk:
         self.extras: dict[str, Extra] = {}
         self.unhandled: dict[str, dict[str, Any]] = {}
         self.debt_collections: dict[str, dict[str, Any]] = {}
+        self.reminders: dict[str, Reminder] = {}
         self.retriggered: set[int] = set()
 
     def _extra(self, action_id: str) -> Extra:
@@ -148,6 +176,12 @@ class MoneyDesk:
             source = self.state.invoices.get(str(source_id))
             view["CreditingInvoice"] = {"SourcePublicId": str(source_id),
                                         "SourceInvoiceId": source.invoice_number if source else None}
+            if invoice is not None and invoice.is_attested:
+                # An attested credit invoice is settled against the invoice it credits: its CreditedAmount
+                # is its own (negative) total and nothing is left on it.
+                invoiced = dict(view.get("InvoicedAmount") or {})
+                view["CreditedAmount"] = invoiced
+                view["CurrentAmount"] = amount(0, invoiced.get("CurrencyCode") or "SEK")
         extra = self.extras.get(action_id)
         if extra is None:
             return view
@@ -313,18 +347,78 @@ class MoneyDesk:
                 self._complete(invoice)
             return {"written_off": self._extra(action_id).written_off}
 
-    def reminder(self, action_id: str) -> dict[str, Any]:
+    def reminder(self, action_id: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A reminder invoice for the open balance plus ``fee`` (default 60.00), due in ``days`` days."""
+        body = body or {}
         with self.lock:
             invoice = self._open_invoice(action_id)
             if invoice.sent is None:
                 raise BillectaError(400, f"Invoice {action_id} has not been sent")
+            fee = _ore(body["fee"], "fee") if body.get("fee") is not None else REMINDER_FEE_ORE
+            try:
+                days = int(body.get("days", REMINDER_DAYS))
+            except (TypeError, ValueError) as exc:
+                raise BillectaError(400, f"days must be a whole number, not {body.get('days')!r}") from exc
+            if fee < 0 or days < 0:
+                raise BillectaError(400, "fee and days must not be negative")
             reminder_id = str(next(self._ids))
+            # The reminder is a document of its own: it takes the creditor's next invoice number and OCR.
+            number = self.state._next_invoice_number(self.state._creditor(invoice.creditor_public_id))
+            digits = "".join(ch for ch in number if ch.isdigit())
+            today = date.today()
+            self.reminders[reminder_id] = Reminder(
+                action_public_id=reminder_id, source_id=action_id, created=now(), invoice_number=number,
+                ocr=digits + luhn_check_digit(digits), invoice_date=today, due_date=today + timedelta(days=days),
+                fee=fee, reminded=max(self._current(invoice), 0), currency=self.state._totals(invoice).currency)
             self._extra(action_id).reminder_action_id = reminder_id
             self._emit("ReminderInvoiceActionCreated", CreditorPublicId=invoice.creditor_public_id,
                        ActionPublicId=action_id, ReminderInvoiceActionPublicId=reminder_id)
             if invoice.stage != "ReminderInvoiceSent":
                 self.state._apply_stage(invoice, "ReminderInvoiceSent")
             return {"reminder_action_public_id": reminder_id}
+
+    def _follow_source(self, reminder: Reminder) -> None:
+        """A reminder closes with the invoice it reminds of (paid, credited or written off: Completed)."""
+        source = self.state.invoices.get(reminder.source_id)
+        if source is not None and source.stage in CLOSED_STAGES and reminder.stage not in CLOSED_STAGES:
+            reminder.stage = source.stage
+            reminder.closed = source.closed or now()
+
+    def reminder_view(self, reminder_id: str) -> dict[str, Any]:
+        with self.lock:
+            reminder = self.reminders.get(reminder_id)
+            if reminder is None:
+                raise BillectaError(404, f"Reminder invoice action {reminder_id} not found")
+            self._follow_source(reminder)
+            source = self.state.invoices.get(reminder.source_id)
+            debtor = (self.state.debtors.get(source.debtor_public_id) if source else None) or {}
+            cur = reminder.currency
+            closed = reminder.stage in CLOSED_STAGES
+            current = 0 if closed or source is None else max(self._current(source), 0) + reminder.fee
+            view = contract.defaults("ReminderInvoiceActionView")
+            view.update({
+                "ActionPublicId": reminder.action_public_id,
+                "SourceActionPublicId": reminder.source_id,
+                "Created": iso(reminder.created),
+                "ClosedDate": iso(reminder.closed),
+                "Stage": reminder.stage,
+                "CurrentValue": amount(current, cur),
+                "ReminderFee": amount(reminder.fee, cur),
+                "ReminderInvoices": [{
+                    "InvoiceNumber": reminder.invoice_number,
+                    "OCR": reminder.ocr,
+                    "InvoiceDate": iso_date(reminder.invoice_date),
+                    "DueDate": iso_date(reminder.due_date),
+                    "PaymentTermsInDays": (reminder.due_date - reminder.invoice_date).days,
+                    "InvoicedAmount": amount(reminder.reminded + reminder.fee, cur),
+                    "InvoiceDecription": f"Påminnelse för faktura {source.invoice_number if source else ''}".strip(),
+                    "InvoiceFile": None,
+                    **invoice_address(debtor),
+                    "OurReference": source.entry.get("OurReference") if source else None,
+                    "YourReference": source.entry.get("YourReference") if source else None,
+                }],
+            })
+            return view
 
     def autogiro_withdrawal(self, action_id: str, body: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
@@ -487,6 +581,9 @@ class MoneyDesk:
     def invoice_events(self, _body: None, action_id: str) -> tuple[int, Any]:
         return 200, self.state.invoice_view(action_id)["Events"]
 
+    def get_reminder_invoice(self, _body: None, action_id: str) -> tuple[int, Any]:
+        return 200, self.reminder_view(action_id)
+
     def retrigger_failed_webhooks(self, _body: None, creditor_id: str) -> tuple[int, Any]:
         """Send again every failed delivery of the last 48 hours that concerns this creditor."""
         import json
@@ -562,7 +659,8 @@ def install(sandbox: BillectaSandbox, app: Flask) -> MoneyDesk:
     admin("/_sandbox/invoices/<action_id>/credit", "credit", lambda action_id, body: desk.credit(action_id, body))
     admin("/_sandbox/invoices/<action_id>/writeoff", "writeoff",
           lambda action_id, body: desk.write_off(action_id, body))
-    admin("/_sandbox/invoices/<action_id>/reminder", "reminder", lambda action_id: desk.reminder(action_id), False)
+    admin("/_sandbox/invoices/<action_id>/reminder", "reminder",
+          lambda action_id, body: desk.reminder(action_id, body))
     admin("/_sandbox/invoices/<action_id>/debtcollection", "debtcollection",
           lambda action_id: desk.send_to_debt_collection(action_id), False)
     admin("/_sandbox/invoices/<action_id>/autogiro-withdrawal", "autogiro_withdrawal",

@@ -94,6 +94,11 @@ def luhn_valid(number: str) -> bool:
     return number.isdigit() and len(number) >= 2 and luhn_check_digit(number[:-1]) == number[-1]
 
 
+
+def invoice_address(debtor: dict[str, Any]) -> dict[str, Any]:
+    """The debtor's name and address as printed on an invoice document (invoice and reminder views)."""
+    return {key: debtor.get(key) for key in ("Name", "Address", "Address2", "ZipCode", "City", "CountryCode")}
+
 def amount(value: int, currency: str = "SEK") -> dict[str, Any]:
     return {"CurrencyCode": currency, "Value": int(value), "ValueForView": int(value) / 100}
 
@@ -840,12 +845,7 @@ class BillectaState:
                 "InvoicedAmount": amount(totals.invoiced, totals.currency),
                 "InvoiceDecription": invoice.entry.get("Message"),
                 "InvoiceFile": None,
-                "Name": debtor.get("Name"),
-                "Address": debtor.get("Address"),
-                "Address2": debtor.get("Address2"),
-                "ZipCode": debtor.get("ZipCode"),
-                "City": debtor.get("City"),
-                "CountryCode": debtor.get("CountryCode"),
+                **invoice_address(debtor),
                 "Email": debtor.get("Email"),
                 "OurReference": invoice.entry.get("OurReference"),
                 "YourReference": invoice.entry.get("YourReference"),

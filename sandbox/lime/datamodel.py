@@ -171,7 +171,11 @@ _LIMETYPES = [
         "creditordebtor",
         "Creditor debtor",
         "Creditor debtors",
-        [_rel("creditor"), _rel("debtor"), _s("debtorpublicid", indexed=True), _t(_ERR)],
+        [
+            _rel("creditor"), _rel("debtor"), _s("debtorpublicid", indexed=True),
+            # Additions to the reference model: the debtor's autogiro mandate as Billecta reports it.
+            _opt("autogirostatus", "pending", "approved", "failed", "removed"), _yes("autogiroactive"), _t(_ERR),
+        ],
         ("debtorpublicid",),
     ),
     _lt(
@@ -231,7 +235,13 @@ _LIMETYPES = [
             _date("invoicedate"), _date("invoice_expires", indexed=True), _dec("invoicedamount"),
             _dec("currentamount"), _dec("paidamount"), _dec("creditedamount"), _dec("writtenoffamount"),
             _s("currencycode"), _yes("isdisputed"), _yes("ispaused"), _date("nexteventdate"),
-            _rel("creditinvoice", "invoice"), _file("invoice_pdf"), _t(_ERR),
+            _rel("creditinvoice", "invoice"),
+            # Additions to the reference model: reminder invoices point at the invoice they remind of;
+            # the last autogiro withdrawal event and when Billecta raised it (to ignore older ones).
+            _rel("reminderof", "invoice"), _dec("reminderfee"),
+            _opt("autogirostatus", "failed", "renewed",
+                 texts={"failed": "Withdrawal failed", "renewed": "Withdrawal renewed"}),
+            _s("autogirostatusat"), _file("invoice_pdf"), _t(_ERR),
         ],
         ("invoicenumber",),
     ),

@@ -197,6 +197,36 @@ def test_credit_write_off_reminder_debt_collection_and_debtor_events(stack: Stac
     debtor = lime.get("debtor", written["debtor"])
     assert (debtor["name"], debtor["city"]) == ("Portalkund Omdöpt AB", "Lund")
 
+    # Write-offs and credits are Lime payments of their own: one row per invoice and kind.
+    def adjustments(invoice: dict[str, Any]) -> list[tuple[str, str, float, bool]]:
+        rows = query(lime, "payment", "invoice", invoice["_id"],
+                     ["paymenttype", "paymentbillectaid", "amount", "handled", "paymentdate"])
+        assert all(r["paymentdate"] for r in rows)
+        return sorted((option_key(r["paymenttype"]) or "", r["paymentbillectaid"], num(r["amount"]), r["handled"])
+                      for r in rows if option_key(r["paymenttype"]) in ("writeoff", "credit"))
+
+    assert adjustments(written) == [("writeoff", f"{collected}:writeoff", 100.0, True)]
+    assert adjustments(original) == [("credit", f"{credited}:credit", 500.0, True)]
+    assert adjustments(credit) == [("credit", f"{credit_id}:credit", 500.0, True)]
+
+    links = query(lime, "creditordebtor", "debtorpublicid", world.debtor, ["autogirostatus", "autogiroactive"])
+    assert [(option_key(link["autogirostatus"]), link["autogiroactive"]) for link in links] == [("approved", True)]
+
+    def autogiro_state() -> tuple[str | None, str]:
+        [found] = query(lime, "invoice", "actionpublicid", autogiro, ["autogirostatus", "autogirostatusat"])
+        return option_key(found["autogirostatus"]), found["autogirostatusat"]
+
+    failed = autogiro_state()
+    assert failed[0] == "failed" and failed[1]
+    # A late "renewed" raised before the failure changes nothing.
+    late = {"WebhookTriggerType": "AutogiroWithdrawalRenewedOnInvoice", "CreditorPublicId": world.creditor,
+            "ActionPublicId": autogiro, "Created": "2020-01-01T00:00:00Z", "EventId": str(uuid.uuid4())}
+    resp = requests.post(f"{stack.gateway_url}{stack.config.prefix}/billecta-webhook-receiver", json=late,
+                         headers={"X-API-Key": stack.config.webhook_key}, timeout=10)
+    assert resp.status_code == 200, resp.text
+    assert settle(stack).get("dead", 0) == 0
+    assert autogiro_state() == failed
+
 
 def test_missing_creditor_is_retried_then_dead_never_dropped(stack: Stack, billecta: BillectaClient,
                                                              lime: LimeClient) -> None:
@@ -346,3 +376,95 @@ def test_overdue_invoices_expire_once_a_day_and_a_rerun_does_nothing(stack: Stac
     assert first["status"] == "ok" and first["expired"] >= 7 and first["failed"] == 0
     assert second["status"] == "already done" and second["expired"] == first["expired"]
     assert any("expired" in line for line in lines) and any("already done" in line for line in lines)
+
+
+def test_reminder_invoice_is_its_own_lime_invoice_closed_with_its_source_and_replays_change_nothing(
+        stack: Stack, billecta: BillectaClient, lime: LimeClient) -> None:
+    from datetime import date, timedelta
+
+    world = World(billecta, lime)
+    action = world.invoice(80000)
+    source = lime_invoice(lime, action, "sent")
+    reminder_id = admin(stack, f"/invoices/{action}/reminder", fee="75.00", days=14)["reminder_action_public_id"]
+    dead_before = settle(stack).get("dead", 0)
+    props = ["actionpublicid", "invoicestatus", "reminderof", "reminderfee", "invoicenumber", "ocr",
+             "invoice_expires", "invoicedamount", "currentamount", "debtor", "creditor"]
+
+    def reminders(status: str | None = None) -> list[dict[str, Any]] | None:
+        found = query(lime, "invoice", "reminderof", source["_id"], props)
+        return found if found and (status is None or option_key(found[0]["invoicestatus"]) == status) else None
+
+    [reminder] = wait_for(lambda: reminders("sent"), "the reminder invoice in Lime")
+    document = billecta.call("invoice.reminder.get", {"action_public_id": reminder_id})["ReminderInvoices"][-1]
+    assert reminder["actionpublicid"] == reminder_id
+    assert reminder["invoicenumber"] == document["InvoiceNumber"] != source["invoicenumber"]
+    assert reminder["ocr"] == document["OCR"]
+    assert str(reminder["invoice_expires"])[:10] == (date.today() + timedelta(days=14)).isoformat()
+    assert num(reminder["reminderfee"]) == 75 and num(reminder["invoicedamount"]) == 875
+    assert (reminder["debtor"], reminder["creditor"]) == (source["debtor"], world.lime_creditor)
+    assert option_key(lime_invoice(lime, action)["invoicestatus"]) == "sent"  # the source is not replaced
+
+    admin(stack, f"/invoices/{action}/payments", amount="800.00")
+    lime_invoice(lime, action, "paid")
+    [closed] = wait_for(lambda: reminders("paid"), "the reminder invoice to close with its source")
+    assert closed["_id"] == reminder["_id"] and num(closed["currentamount"]) == 0
+    counts = settle(stack)
+
+    # Billecta sends the event again (a byte-identical twin), and once more with an id of its own, which is
+    # processed in full: neither creates a second reminder invoice or reopens this one.
+    deliveries = requests.get(f"{stack.billecta_admin_url}/webhooks", params={"event": "ReminderInvoiceActionCreated"},
+                              timeout=10).json()["deliveries"]
+    [delivery] = [d for d in deliveries if d["payload"] and d["payload"].get("ReminderInvoiceActionPublicId")
+                  == reminder_id]
+    resp = requests.post(f"{stack.billecta_admin_url}/webhooks/{delivery['id']}/resend", timeout=10)
+    assert resp.status_code == 200, resp.text
+    settle(stack)
+    resp = requests.post(f"{stack.gateway_url}{stack.config.prefix}/billecta-webhook-receiver",
+                         json={**delivery["payload"], "EventId": str(uuid.uuid4())},
+                         headers={"X-API-Key": stack.config.webhook_key}, timeout=10)
+    assert resp.status_code == 200, resp.text
+    after = settle(stack)
+    assert after.get("processed", 0) > counts.get("processed", 0) and after.get("dead", 0) == dead_before
+    assert [(r["_id"], option_key(r["invoicestatus"])) for r in reminders() or []] == [(reminder["_id"], "paid")]
+    assert len(query(lime, "invoice", "actionpublicid", reminder_id, [])) == 1
+
+
+def test_expiry_never_marks_an_invoice_paid_while_the_job_ran(stack: Stack, billecta: BillectaClient,
+                                                              lime: LimeClient) -> None:
+    """An invoice read as overdue by the nightly job, then paid (and written by the payment handler) before
+    the job reaches it, stays paid."""
+    from datetime import date, timedelta
+
+    from billecta_sync.container import build_services
+    from billecta_sync.settings import load_settings
+    from billecta_sync.usecases import expiry
+    from billecta_sync.usecases.invoices import sync_invoice_from_billecta
+
+    world = World(billecta, lime)
+    action = world.invoice(25000)
+    paid_late = int(lime_invoice(lime, action, "sent")["_id"])
+    settle(stack)
+    services = build_services(load_settings(env=stack.env()))
+    real_query = services.lime.query
+    interleaved: list[int] = []
+
+    def query_then_payment(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        page = list(real_query(*args, **kwargs))
+        if not interleaved and any(int(row["_id"]) == paid_late for row in page):
+            # Between the job's read and its update: the debtor pays and the payment handler runs.
+            interleaved.append(paid_late)  # first: the handler's own Lime queries come through here too
+            admin(stack, f"/invoices/{action}/payments", amount="250.00")
+            sync_invoice_from_billecta(services, action, with_payments=True)
+        return page
+
+    services.lime.query = query_then_payment  # type: ignore[method-assign]
+    try:
+        # Years ahead, a run of its own: every invoice the stack holds is overdue then.
+        result = expiry.set_invoices_as_expired(services, today=date.today() + timedelta(days=3651))
+    finally:
+        services.close()
+    assert interleaved == [paid_late], "the job never read the invoice as a candidate"
+    assert option_key(lime.get("invoice", paid_late)["invoicestatus"]) == "paid"
+    assert result["status"] == "ok" and result["skipped"] >= 1
+    settle(stack)
+    assert option_key(lime.get("invoice", paid_late)["invoicestatus"]) == "paid"

@@ -143,11 +143,46 @@ def test_write_off_reminder_and_debt_collection(env: tuple[str, Hook]) -> None:
     invoice = call(base, "GET", f"/v1/invoice/action/{action}", view="InvoiceActionView")
     assert invoice["DebtCollectionActionPublicId"] == case["ActionPublicId"]
     assert invoice["ReminderInvoiceActionPublicId"] == reminder
+    # Debt collection does not close the reminder: only the source's completion or cancellation does.
+    view = call(base, "GET", f"/v1/invoice/reminderinvoice/{reminder}", view="ReminderInvoiceActionView")
+    assert (view["SourceActionPublicId"], view["Stage"]) == (action, "ReminderInvoiceSent")
     wait_idle(base)
     assert len(hook.events("AmountWrittenOffOnInvoice")) == 1
-    assert len(hook.events("ReminderInvoiceActionCreated")) == 1
+    assert [e["ReminderInvoiceActionPublicId"] for e in hook.events("ReminderInvoiceActionCreated")] == [reminder]
     assert len(hook.events("DebtCollectionActionStateChanged")) == 2
     admin(base, "/invoices/0/payments", expect=404, amount="1")
+
+
+def test_reminder_invoice_is_readable_and_closes_with_its_source(env: tuple[str, Hook]) -> None:
+    base, _hook = env
+    _creditor, _debtor, action = sent_invoice(base, 50000)
+    admin(base, f"/invoices/{action}/payments", amount="100.00")
+    reminder = admin(base, f"/invoices/{action}/reminder", fee="75.50", days=12)["reminder_action_public_id"]
+    source = call(base, "GET", f"/v1/invoice/action/{action}", view="InvoiceActionView")
+    view = call(base, "GET", f"/v1/invoice/reminderinvoice/{reminder}", view="ReminderInvoiceActionView")
+    assert view["ActionPublicId"] == reminder and view["SourceActionPublicId"] == action
+    assert view["Stage"] == "ReminderInvoiceSent" and view["ClosedDate"] is None
+    assert view["ReminderFee"]["Value"] == 7550
+    assert view["CurrentValue"]["Value"] == 40000 + 7550  # the open balance plus the fee
+    [document] = view["ReminderInvoices"]
+    assert document["InvoicedAmount"]["Value"] == 40000 + 7550
+    assert document["PaymentTermsInDays"] == 12 and document["DueDate"] > document["InvoiceDate"]
+    assert document["InvoiceNumber"] and document["InvoiceNumber"] != source["InvoiceNumber"]
+    assert document["OCR"] and document["OCR"] != source["Invoices"][0]["OCR"]
+
+    admin(base, f"/invoices/{action}/payments", amount="400.00")  # the rest: the source completes
+    assert call(base, "GET", f"/v1/invoice/action/{action}")["State"]["Stage"] == "Completed"
+    closed = call(base, "GET", f"/v1/invoice/reminderinvoice/{reminder}", view="ReminderInvoiceActionView")
+    assert closed["Stage"] == "Completed" and closed["ClosedDate"] and closed["CurrentValue"]["Value"] == 0
+
+    _creditor, _debtor, other = sent_invoice(base, 20000)
+    second = admin(base, f"/invoices/{other}/reminder")["reminder_action_public_id"]
+    assert call(base, "GET", f"/v1/invoice/reminderinvoice/{second}")["ReminderFee"]["Value"] == 6000
+    admin(base, f"/invoices/{other}/advance", stage="Cancelled")
+    assert call(base, "GET", f"/v1/invoice/reminderinvoice/{second}",
+                view="ReminderInvoiceActionView")["Stage"] == "Cancelled"
+    call(base, "GET", "/v1/invoice/reminderinvoice/0", expect=404)
+    admin(base, f"/invoices/{action}/reminder", expect=400)  # a closed invoice gets no reminder
 
 
 def test_unmatched_payment_autogiro_and_retrigger(env: tuple[str, Hook]) -> None:
