@@ -468,3 +468,62 @@ def test_expiry_never_marks_an_invoice_paid_while_the_job_ran(stack: Stack, bill
     assert result["status"] == "ok" and result["skipped"] >= 1
     settle(stack)
     assert option_key(lime.get("invoice", paid_late)["invoicestatus"]) == "paid"
+
+
+def test_every_kind_of_event_three_times_shuffled_changes_nothing(stack: Stack, billecta: BillectaClient,
+                                                                   lime: LimeClient) -> None:
+    """Payments, overpayment, unmatched payment, credit, write-off, reminder, debt collection and autogiro:
+    once applied, each of their events delivered three more times in random order leaves Lime as it was."""
+    world = World(billecta, lime)
+    paid, credited, collected, reminded = (world.invoice(ore) for ore in (40000, 50000, 80000, 30000))
+    for action in (paid, credited, collected, reminded):
+        lime_invoice(lime, action, "sent")
+    admin(stack, f"/invoices/{paid}/payments", amount="150.00")
+    admin(stack, f"/invoices/{paid}/payments", amount="300.00")  # 50.00 over: an overpayment
+    admin(stack, f"/invoices/{credited}/credit", amount="200.00")
+    admin(stack, f"/invoices/{collected}/writeoff", amount="100")
+    case = admin(stack, f"/invoices/{collected}/debtcollection")
+    admin(stack, f"/debtcollection/{case['ActionPublicId']}/advance", stage="DebtCollectionInvoiceSent",
+          interest="9.50")
+    admin(stack, f"/invoices/{reminded}/reminder", fee="60.00")
+    admin(stack, f"/invoices/{reminded}/autogiro-withdrawal", outcome="failed")
+    admin(stack, f"/debtors/{world.debtor}/autogiro", status="approved")
+    admin(stack, "/unmatched-payments", creditor_public_id=world.creditor, amount="12.00")
+    dead_before = settle(stack).get("dead", 0)
+
+    def snapshot() -> dict[str, list[dict[str, Any]]]:
+        by_creditor = {
+            "invoice": ["actionpublicid", "invoicestatus", "paidamount", "currentamount", "creditedamount",
+                        "writtenoffamount", "creditinvoice", "reminderof", "reminderfee", "autogirostatus",
+                        "autogirostatusat", "debtor", "_timestamp"],
+            "payment": ["paymentbillectaid", "paymenttype", "amount", "paymentdate", "invoice", "handled",
+                        "_timestamp"],
+            "debtcollection": ["actionpublicid", "stage", "interestamount", "currentamount", "invoice", "_timestamp"],
+            "creditordebtor": ["debtorpublicid", "autogirostatus", "autogiroactive", "debtor", "_timestamp"],
+        }
+        return {limetype: sorted(query(lime, limetype, "creditor", world.lime_creditor, props),
+                                 key=lambda o: int(o["_id"]))
+                for limetype, props in by_creditor.items()}
+
+    expected = snapshot()
+    kinds = {option_key(p["paymenttype"]) for p in expected["payment"]}
+    assert kinds == {"payment", "overpayment", "unmatched", "credit", "writeoff"}, kinds
+    assert len(expected["invoice"]) == 6  # four invoices, the credit invoice and the reminder invoice
+    assert len(expected["debtcollection"]) == 1 and len(expected["creditordebtor"]) == 1
+
+    deliveries = requests.get(f"{stack.billecta_admin_url}/webhooks", timeout=10).json()["deliveries"]
+    mine = [d["payload"] for d in deliveries
+            if d["payload"] and d["payload"].get("CreditorPublicId") == world.creditor and d["status"] == "delivered"]
+    assert {p["WebhookTriggerType"] for p in mine} >= {
+        "InvoicePaymentReceived", "Overpayment", "UnmatchedPayment", "AmountCreditedOnInvoice",
+        "AmountWrittenOffOnInvoice", "ReminderInvoiceActionCreated", "DebtCollectionActionStateChanged",
+        "AutogiroWithdrawalFailedOnInvoice", "AutogiroApprovalChanged"}
+    bodies = [{**p, "EventId": str(uuid.uuid4())} for p in mine for _ in range(3)]
+    random.Random(7).shuffle(bodies)
+    url = f"{stack.gateway_url}{stack.config.prefix}/billecta-webhook-receiver"
+    for body in bodies:
+        resp = requests.post(url, json=body, headers={"X-API-Key": stack.config.webhook_key}, timeout=10)
+        assert resp.status_code == 200, resp.text
+    counts = settle(stack)
+    assert counts.get("dead", 0) == dead_before
+    assert snapshot() == expected  # _timestamp included: nothing was even rewritten with the same values
