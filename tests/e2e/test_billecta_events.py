@@ -271,16 +271,21 @@ def test_every_event_three_times_shuffled_ends_in_the_same_state(stack: Stack, b
             if d["payload"] and action in json.dumps(d["payload"]) and d["status"] == "delivered"]
     assert {p["WebhookTriggerType"] for p in mine} >= {"InvoiceActionAttested", "InvoiceActionStateChanged",
                                                        "InvoicePaymentReceived"}
-    # Three deliveries of every event, each with its own id (so none is a byte-identical twin), shuffled.
-    bodies = [{**p, "EventId": str(uuid.uuid4())} for p in mine for _ in range(3)]
-    random.Random(4).shuffle(bodies)
+    counts = redeliver_three_times_shuffled(stack, mine, seed=4)
+    assert counts.get("dead", 0) == dead_before
+    assert snapshot() == expected
+
+
+def redeliver_three_times_shuffled(stack: Stack, payloads: list[dict[str, Any]], seed: int) -> dict[str, int]:
+    """Post every payload three more times, each with its own event id (so none is a byte-identical twin
+    the gateway would drop as a duplicate delivery), in random order; then wait for the inbox to settle."""
+    bodies = [{**p, "EventId": str(uuid.uuid4())} for p in payloads for _ in range(3)]
+    random.Random(seed).shuffle(bodies)
     url = f"{stack.gateway_url}{stack.config.prefix}/billecta-webhook-receiver"
     for body in bodies:
         resp = requests.post(url, json=body, headers={"X-API-Key": stack.config.webhook_key}, timeout=10)
         assert resp.status_code == 200, resp.text
-    counts = settle(stack)
-    assert counts.get("dead", 0) == dead_before
-    assert snapshot() == expected
+    return settle(stack)
 
 
 def gateway_call(stack: Stack, method: str, path: str, **kwargs: Any) -> requests.Response:
@@ -519,12 +524,6 @@ def test_every_kind_of_event_three_times_shuffled_changes_nothing(stack: Stack, 
         "InvoicePaymentReceived", "Overpayment", "UnmatchedPayment", "AmountCreditedOnInvoice",
         "AmountWrittenOffOnInvoice", "ReminderInvoiceActionCreated", "DebtCollectionActionStateChanged",
         "AutogiroWithdrawalFailedOnInvoice", "AutogiroApprovalChanged"}
-    bodies = [{**p, "EventId": str(uuid.uuid4())} for p in mine for _ in range(3)]
-    random.Random(7).shuffle(bodies)
-    url = f"{stack.gateway_url}{stack.config.prefix}/billecta-webhook-receiver"
-    for body in bodies:
-        resp = requests.post(url, json=body, headers={"X-API-Key": stack.config.webhook_key}, timeout=10)
-        assert resp.status_code == 200, resp.text
-    counts = settle(stack)
+    counts = redeliver_three_times_shuffled(stack, mine, seed=7)
     assert counts.get("dead", 0) == dead_before
     assert snapshot() == expected  # _timestamp included: nothing was even rewritten with the same values
