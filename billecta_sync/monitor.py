@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from billecta_sync.db import Database, MonitorBatch, MonitorLog, MonitorStatus, utcnow
 
@@ -107,13 +108,12 @@ def settle_batches(
             query = query.where(MonitorBatch.id == only_batch)
         running = session.scalars(query).all()
         for batch in running:
-            stats = dict(session.execute(
-                select(MonitorLog.status, func.count()).where(MonitorLog.batch_id == batch.id)
-                .group_by(MonitorLog.status)).all())
-            if stats.get(MonitorStatus.RUNNING):
+            # One index probe per question, not a count of the batch: this runs after every finished object.
+            if _any_log(session, batch.id, MonitorStatus.RUNNING):
                 continue
             last = session.scalar(select(func.max(MonitorLog.updated_at)).where(MonitorLog.batch_id == batch.id))
-            batch.status = MonitorStatus.DONE_WITH_ERROR if stats.get(MonitorStatus.ERROR) else MonitorStatus.OK
+            batch.status = (MonitorStatus.DONE_WITH_ERROR if _any_log(session, batch.id, MonitorStatus.ERROR)
+                            else MonitorStatus.OK)
             batch.ended_at = last or now
             counts["settled"] += 1
     return counts
@@ -125,6 +125,11 @@ def settle_batch(db: Database, batch_id: int) -> str:
     with db.session() as session:
         batch = session.get(MonitorBatch, batch_id)
         return batch.status if batch else ""
+
+
+def _any_log(session: Session, batch_id: int, status: str) -> bool:
+    return session.scalar(select(MonitorLog.id).where(MonitorLog.batch_id == batch_id, MonitorLog.status == status)
+                          .limit(1)) is not None
 
 
 def settle_batch_of_log(db: Database, log_id: int) -> None:
