@@ -8,13 +8,36 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from billecta_sync.billecta.errors import BillectaApiNotFoundException
+from billecta_sync.billecta.values import major_units
 from billecta_sync.lime.values import option_key, relation_id
 
-__all__ = ["as_date", "as_decimal", "iso_day", "option_key", "relation_id", "save_by_external_id", "text"]
+__all__ = ["as_date", "as_decimal", "differs", "iso_day", "money", "option_key", "relation_id",
+           "save_by_external_id", "text"]
 
 
 def text(value: Any) -> str:
     return "" if value is None else str(value).strip()
+
+
+def money(value: Any) -> float:
+    """A Billecta Amount in major units, as Lime stores it (0.0 when there is none)."""
+    units = major_units(value)
+    return float(units) if units is not None else 0.0
+
+
+def differs(current: Any, wanted: Any) -> bool:
+    """Whether the Lime value ``current`` differs from ``wanted``, the value about to be written: options
+    compare by key, decimals numerically, yes/no by truth (unset is no), missing text equals ""."""
+    if isinstance(current, dict):
+        current = option_key(current)
+    if isinstance(wanted, float):
+        try:
+            return abs(float(current or 0) - wanted) > 1e-9
+        except (TypeError, ValueError):
+            return True
+    if isinstance(wanted, bool):
+        return bool(current) != wanted
+    return (current if current is not None else "") != (wanted if wanted is not None else "")
 
 
 def as_decimal(value: Any, default: Decimal | None = None) -> Decimal | None:

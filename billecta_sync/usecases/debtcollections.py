@@ -4,21 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from billecta_sync.billecta.values import major_units
 from billecta_sync.container import Services
 from billecta_sync.errors import RelatedObjectMissing
 from billecta_sync.lime_repo import LimeRepo
 from billecta_sync.locks import object_lock
-from billecta_sync.usecases.common import as_date, iso_day, option_key, text
+from billecta_sync.usecases.common import as_date, differs, iso_day, money, text
 from billecta_sync.usecases.invoices import sync_invoice_from_billecta
 
 DELIVERY_METHODS = {"Email": "email", "Mail": "mail", "Manually": "manually", "SMS": "sms",
                     "EInvoice": "einvoice", "Kivra": "kivra"}
-
-
-def _money(value: Any) -> float:
-    units = major_units(value)
-    return float(units) if units is not None else 0.0
 
 
 def debtcollection_values(view: dict[str, Any]) -> dict[str, Any]:
@@ -26,10 +20,10 @@ def debtcollection_values(view: dict[str, Any]) -> dict[str, Any]:
     values: dict[str, Any] = {
         "actionpublicid": text(view.get("ActionPublicId")),
         "stage": text(state.get("Stage")),
-        "debtamount": _money(view.get("DebtAmount") or view.get("OriginalAmount")),
-        "currentamount": _money(view.get("CurrentAmount")),
-        "interestamount": _money(view.get("InterestAmount")),
-        "feeamount": _money(view.get("FeeAmount")),
+        "debtamount": money(view.get("DebtAmount") or view.get("OriginalAmount")),
+        "currentamount": money(view.get("CurrentAmount")),
+        "interestamount": money(view.get("InterestAmount")),
+        "feeamount": money(view.get("FeeAmount")),
         "interestpercentage": float(view.get("InterestPercentage") or 0),
         "nextevent": text(state.get("NextEvent")),
         "nexteventdate": iso_day(as_date(state.get("NextEventDate"))),
@@ -39,17 +33,6 @@ def debtcollection_values(view: dict[str, Any]) -> dict[str, Any]:
     if method:
         values["deliverymethod"] = method
     return values
-
-
-def _differs(current: Any, wanted: Any) -> bool:
-    if isinstance(current, dict):
-        current = option_key(current)
-    if isinstance(wanted, float):
-        try:
-            return abs(float(current or 0) - wanted) > 1e-9
-        except (TypeError, ValueError):
-            return True
-    return (current if current is not None else "") != (wanted if wanted is not None else "")
 
 
 def sync_debt_collection_from_billecta(services: Services, action_public_id: str) -> str:
@@ -64,7 +47,7 @@ def sync_debt_collection_from_billecta(services: Services, action_public_id: str
         if existing is None:
             created = repo.create("debtcollection", values)
             return f"debtcollection {created['_id']} created from Billecta {action_public_id} ({values['stage']})"
-        changed = {k: v for k, v in values.items() if _differs(existing.get(k), v)}
+        changed = {k: v for k, v in values.items() if differs(existing.get(k), v)}
         repo.update("debtcollection", int(existing["_id"]), changed)
         verb = "updated" if changed else "unchanged"
         return f"debtcollection {existing['_id']} {verb} from Billecta {action_public_id} ({values['stage']})"

@@ -18,7 +18,7 @@ from billecta_sync.container import Services
 from billecta_sync.errors import RelatedObjectMissing
 from billecta_sync.lime_repo import LimeRepo
 from billecta_sync.locks import object_lock
-from billecta_sync.usecases.common import as_date, iso_day, option_key, text
+from billecta_sync.usecases.common import as_date, differs, iso_day, money, option_key, text
 from billecta_sync.usecases.debtors_inbound import ensure_lime_debtor
 
 STAGE_STATUS = {
@@ -79,22 +79,17 @@ def invoice_values(invoice: dict[str, Any], previous_status: str = "") -> dict[s
         "invoicestatus": invoice_status(invoice, previous_status),
         "invoicedate": iso_day(as_date(invoice.get("InvoiceDate"))),
         "invoice_expires": iso_day(as_date(invoice.get("DueDate"))),
-        "invoicedamount": _money(invoice.get("InvoicedAmount")),
-        "currentamount": _money(invoice.get("CurrentAmount")),
-        "paidamount": _money(invoice.get("PaidAmount")),
-        "creditedamount": _money(invoice.get("CreditedAmount")),
-        "writtenoffamount": _money(invoice.get("WriteOffAmount")),
+        "invoicedamount": money(invoice.get("InvoicedAmount")),
+        "currentamount": money(invoice.get("CurrentAmount")),
+        "paidamount": money(invoice.get("PaidAmount")),
+        "creditedamount": money(invoice.get("CreditedAmount")),
+        "writtenoffamount": money(invoice.get("WriteOffAmount")),
         "currencycode": text(invoiced.get("CurrencyCode")) or "SEK",
         "isdisputed": bool(state.get("DisputedDate")),
         "ispaused": bool(state.get("IsPaused")),
         "nexteventdate": iso_day(as_date(state.get("NextEventDate"))),
         "billecta_error_message": "",
     }
-
-
-def _money(value: Any) -> float:
-    units = major_units(value)
-    return float(units) if units is not None else 0.0
 
 
 def row_values(record: dict[str, Any], position: int) -> dict[str, Any]:
@@ -132,21 +127,10 @@ def _sync_rows(repo: LimeRepo, invoice_id: int, records: list[dict[str, Any]]) -
         current = existing.pop(position, None)
         if current is None:
             repo.create("invoicerow", {**values, "invoice": invoice_id})
-        elif any(_differs(current.get(k), v) for k, v in values.items()):
+        elif any(differs(current.get(k), v) for k, v in values.items()):
             repo.update("invoicerow", current["_id"], values)
     for leftover in existing.values():
         repo.delete("invoicerow", leftover["_id"])
-
-
-def _differs(current: Any, wanted: Any) -> bool:
-    if isinstance(wanted, float):
-        try:
-            return abs(float(current or 0) - wanted) > 1e-9
-        except (TypeError, ValueError):
-            return True
-    if isinstance(current, dict):
-        current = option_key(current)
-    return (current if current is not None else "") != (wanted if wanted is not None else "")
 
 
 # When an event handler last wrote each Lime invoice, so the nightly expiry job can tell that an invoice it
@@ -214,7 +198,7 @@ def _upsert_invoice(services: Services, repo: LimeRepo, action_public_id: str,
         verb = "created"
     else:
         invoice_id = int(existing["_id"])
-        changed = {k: v for k, v in values.items() if _differs(existing.get(k), v)}
+        changed = {k: v for k, v in values.items() if differs(existing.get(k), v)}
         repo.update("invoice", invoice_id, changed)
         verb = "updated" if changed else "unchanged"
     if existing is None or previous_status in ("", "created"):
@@ -232,7 +216,7 @@ def _upsert_invoice(services: Services, repo: LimeRepo, action_public_id: str,
         outcome += "; " + close_reminder_with_source(services, reminder_id, action_public_id)
     links = {k: values.get(k) or (existing or {}).get(k) for k in ("creditor", "debtor")}
     links["had_adjustments"] = bool(existing) and any(
-        _differs(existing.get(k), 0.0) for k in ("writtenoffamount", "creditedamount"))
+        differs(existing.get(k), 0.0) for k in ("writtenoffamount", "creditedamount"))
     return outcome, invoice_id, links
 
 
@@ -258,7 +242,7 @@ def autogiro_values(stored: dict[str, Any], status: str, occurred_at: str) -> di
     wanted = {"autogirostatus": status}
     if new_at is not None:  # an event without a time is written, but cannot vouch for a time
         wanted["autogirostatusat"] = new_at.isoformat()
-    return {k: v for k, v in wanted.items() if _differs(stored.get(k), v)}
+    return {k: v for k, v in wanted.items() if differs(stored.get(k), v)}
 
 
 def _record_autogiro(repo: LimeRepo, invoice_id: int, status: str, occurred_at: str) -> str:

@@ -12,33 +12,14 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from billecta_sync.billecta.values import major_units
 from billecta_sync.container import Services
 from billecta_sync.errors import RelatedObjectMissing
 from billecta_sync.lime_repo import LimeRepo
 from billecta_sync.locks import object_lock
-from billecta_sync.usecases.common import as_date, iso_day, option_key, text
+from billecta_sync.usecases.common import as_date, differs, iso_day, money, text
 from billecta_sync.usecases.invoices import sync_invoice_from_billecta
 
 UNHANDLED_TYPES = {"OverPayment": "overpayment", "Overpayment": "overpayment", "UnmatchedPayment": "unmatched"}
-
-
-def _money(value: Any) -> float:
-    units = major_units(value)
-    return float(units) if units is not None else 0.0
-
-
-def _differs(current: Any, wanted: Any) -> bool:
-    if isinstance(current, dict):
-        current = option_key(current)
-    if isinstance(wanted, float):
-        try:
-            return abs(float(current or 0) - wanted) > 1e-9
-        except (TypeError, ValueError):
-            return True
-    if isinstance(wanted, bool):
-        return bool(current) != wanted
-    return (current if current is not None else "") != (wanted if wanted is not None else "")
 
 
 def _upsert(repo: LimeRepo, values: dict[str, Any], known: dict[str, dict[str, Any]] | None = None) -> str:
@@ -51,7 +32,7 @@ def _upsert(repo: LimeRepo, values: dict[str, Any], known: dict[str, dict[str, A
     if existing is None:
         repo.create("payment", values)
         return "created"
-    changed = {k: v for k, v in values.items() if _differs(existing.get(k), v)}
+    changed = {k: v for k, v in values.items() if differs(existing.get(k), v)}
     repo.update("payment", int(existing["_id"]), changed)
     return "updated" if changed else "unchanged"
 
@@ -88,7 +69,7 @@ def sync_invoice_payments(services: Services, repo: LimeRepo, invoice: dict[str,
         values = {
             "paymentbillectaid": reference,
             "paymenttype": "payment",
-            "amount": _money(amount),
+            "amount": money(amount),
             "currencycode": text(amount.get("CurrencyCode")) or "SEK",
             "paymentdate": iso_day(as_date(payment.get("PaymentDate"))),
             "transactiondate": iso_day(as_date(payment.get("CreatedDate"))),
@@ -122,7 +103,7 @@ def last_event_day(invoice: dict[str, Any], event_type: str) -> date | None:
 
 
 def has_adjustments(invoice: dict[str, Any]) -> bool:
-    return any(_money(invoice.get(amount_key)) != 0 for _kind, amount_key, _event in ADJUSTMENTS)
+    return any(money(invoice.get(amount_key)) != 0 for _kind, amount_key, _event in ADJUSTMENTS)
 
 
 def adjustment_values(invoice: dict[str, Any], invoice_id: int, links: dict[str, Any]) -> list[dict[str, Any]]:
@@ -140,7 +121,7 @@ def adjustment_values(invoice: dict[str, Any], invoice_id: int, links: dict[str,
             "paymentbillectaid": adjustment_id(action_id, kind),
             "paymenttype": kind,
             # A credit invoice shows its credit as a negative amount; the Lime row holds its size.
-            "amount": abs(_money(amount)),
+            "amount": abs(money(amount)),
             "currencycode": text(amount.get("CurrencyCode")) or currency,
             "paymentdate": iso_day(day) if day else None,
             "handled": True,
@@ -197,7 +178,7 @@ def sync_unhandled_payment(services: Services, unhandled_payment_id: str) -> str
         values: dict[str, Any] = {
             "paymentbillectaid": unhandled_payment_id,
             "paymenttype": kind,
-            "amount": _money(amount),
+            "amount": money(amount),
             "currencycode": text(amount.get("CurrencyCode")) or "SEK",
             "paymentdate": iso_day(as_date(payment.get("PaymentDate"))),
             "handled": text(payment.get("State")) not in ("", "Unhandled"),

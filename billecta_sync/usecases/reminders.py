@@ -12,13 +12,12 @@ from datetime import date
 from typing import Any
 
 from billecta_sync.billecta.errors import BillectaApiNotFoundException
-from billecta_sync.billecta.values import major_units
 from billecta_sync.container import Services
 from billecta_sync.errors import PermanentError, RelatedObjectMissing
 from billecta_sync.lime_repo import LimeRepo
 from billecta_sync.locks import object_lock
-from billecta_sync.usecases.common import as_date, iso_day, option_key, relation_id, text
-from billecta_sync.usecases.invoices import STAGE_STATUS, _differs, mark_written, sync_invoice_from_billecta
+from billecta_sync.usecases.common import as_date, differs, iso_day, money, option_key, relation_id, text
+from billecta_sync.usecases.invoices import STAGE_STATUS, mark_written, sync_invoice_from_billecta
 
 log = logging.getLogger(__name__)
 
@@ -26,11 +25,6 @@ ROUTE = "invoice.reminder.get"
 RELATIONS = ("creditor", "debtor", "reminderof")
 # Lime statuses of a source invoice that close its reminder; re-reading the reminder then is worth a call.
 CLOSING_STATUSES = frozenset({"paid", "credited", "cancelled"})
-
-
-def _money(value: Any) -> float:
-    units = major_units(value)
-    return float(units) if units is not None else 0.0
 
 
 def reminder_document(reminder: dict[str, Any]) -> dict[str, Any]:
@@ -67,9 +61,9 @@ def reminder_values(reminder: dict[str, Any], source: dict[str, Any], previous_s
         "invoicestatus": reminder_status(reminder, source_status, previous_status, today),
         "invoicedate": iso_day(as_date(document.get("InvoiceDate"))),
         "invoice_expires": iso_day(as_date(document.get("DueDate"))),
-        "invoicedamount": _money(document.get("InvoicedAmount")),
-        "currentamount": _money(reminder.get("CurrentValue")),
-        "reminderfee": _money(reminder.get("ReminderFee")),
+        "invoicedamount": money(document.get("InvoicedAmount")),
+        "currentamount": money(reminder.get("CurrentValue")),
+        "reminderfee": money(reminder.get("ReminderFee")),
         "currencycode": currency,
         "creditor": relation_id(source.get("creditor")),
         "debtor": relation_id(source.get("debtor")),
@@ -124,7 +118,7 @@ def _upsert_reminder(services: Services, repo: LimeRepo, reminder_action_id: str
     else:
         invoice_id = int(existing["_id"])
         changed = {k: v for k, v in values.items()
-                   if (relation_id(existing.get(k)) != v if k in RELATIONS else _differs(existing.get(k), v))}
+                   if (relation_id(existing.get(k)) != v if k in RELATIONS else differs(existing.get(k), v))}
         repo.update("invoice", invoice_id, changed)
         verb = "updated" if changed else "unchanged"
     mark_written(services.redis, invoice_id)  # the expiry job reads this (invoices.written_since)
