@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -20,6 +19,7 @@ from billecta_sync.billecta import BillectaClient
 from billecta_sync.lime import LimeClient
 from billecta_sync.lime.values import option_key
 from billecta_sync.runner import Stack
+from tests.e2e.support import inbox_counts, settle, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -35,38 +35,10 @@ def stack(stack_starter: Callable[..., Stack], tmp_path_factory: pytest.TempPath
         running.stop()
 
 
-def wait_for(probe: Callable[[], Any], what: str, timeout_s: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def admin(stack: Stack, path: str, **body: Any) -> Any:
     resp = requests.post(f"{stack.billecta_admin_url}{path}", json=body, timeout=15)
     assert resp.status_code == 200, resp.text
     return resp.json()
-
-
-def inbox_counts(stack: Stack) -> dict[str, int]:
-    stats = requests.get(f"{stack.gateway_url}{stack.config.prefix}/operator/inbox-stats",
-                         headers={"X-API-Key": stack.config.operator_key}, timeout=10).json()
-    return dict(stats.get("counts", stats))
-
-
-def settle(stack: Stack, timeout_s: float = 90.0) -> dict[str, int]:
-    """Wait until Billecta has delivered everything and the inbox has nothing left to do."""
-    requests.post(f"{stack.billecta_admin_url}/webhooks/wait-idle", params={"timeout": 30}, timeout=40)
-
-    def idle() -> dict[str, int] | None:
-        counts = inbox_counts(stack)
-        busy = sum(counts.get(s, 0) for s in ("received", "queued", "processing", "failed"))
-        return counts if busy == 0 else None
-
-    return wait_for(idle, "the inbox to settle", timeout_s)  # type: ignore[no-any-return]
 
 
 def query(lime: LimeClient, limetype: str, key: str, value: Any, props: list[str]) -> list[dict[str, Any]]:

@@ -23,6 +23,8 @@ from billecta_sync.lime import LimeClient
 from billecta_sync.lime.values import option_key
 from billecta_sync.runner import Ports, Stack, StackConfig, free_port
 from billecta_sync.settings import BillectaSettings, LimeSettings, Secret
+from tests.e2e import support
+from tests.e2e.support import inbox_counts
 
 pytestmark = pytest.mark.slow
 # Recovery timings for the kill and restart tests: a claimed row is free again 10 + 15 s after its claim,
@@ -38,34 +40,16 @@ def clients(stack: Stack) -> tuple[BillectaClient, LimeClient]:
             LimeClient(LimeSettings(base_url=stack.lime_url, api_key=Secret(stack.config.lime_key))))
 
 
+# While a test restarts a process of the stack, failing requests mean "not yet".
+RESTARTING = (requests.RequestException,)
+
+
 def wait_for(probe: Callable[[], Any], what: str, timeout_s: float = 90.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            value = probe()
-        except requests.RequestException:
-            value = None  # a process of the stack is restarting
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def inbox_counts(stack: Stack) -> dict[str, int]:
-    stats = requests.get(f"{stack.gateway_url}{stack.config.prefix}/operator/inbox-stats",
-                         headers={"X-API-Key": stack.config.operator_key}, timeout=10).json()
-    return dict(stats.get("counts", stats))
+    return support.wait_for(probe, what, timeout_s, interval_s=0.3, tolerate=RESTARTING)
 
 
 def settle(stack: Stack, timeout_s: float = 120.0) -> dict[str, int]:
-    requests.post(f"{stack.billecta_admin_url}/webhooks/wait-idle", params={"timeout": 60}, timeout=70)
-
-    def idle() -> dict[str, int] | None:
-        counts = inbox_counts(stack)
-        busy = sum(counts.get(s, 0) for s in ("received", "queued", "processing", "failed"))
-        return counts if busy == 0 else None
-
-    return wait_for(idle, "the inbox to settle", timeout_s)  # type: ignore[no-any-return]
+    return support.settle(stack, timeout_s, sender_wait_s=60, tolerate=RESTARTING)
 
 
 class Scenario:

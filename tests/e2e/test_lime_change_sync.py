@@ -4,8 +4,8 @@ with ``billecta-sync lime subscribe``, reach Billecta through the gateway's lime
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import pytest
@@ -17,6 +17,7 @@ from billecta_sync.cli import main as cli
 from billecta_sync.demo import DemoTarget, seed, wait_batch
 from billecta_sync.lime import LimeClient
 from billecta_sync.runner import Stack
+from tests.e2e.support import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -43,14 +44,8 @@ def subscribed(stack: Stack, receiver: str) -> dict[str, Any]:
     return json.loads(result.output)  # type: ignore[no-any-return]
 
 
-def eventually(probe: Callable[[], Any], what: str, timeout_s: float = 45) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
+# Change-driven sync answers within seconds; waiting longer than this would hide a stall.
+eventually = partial(wait_for, timeout_s=45, interval_s=0.25)
 
 
 def command(target: DemoTarget, path: str, ids: list[int]) -> dict[str, Any]:

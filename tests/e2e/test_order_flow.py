@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 
 import pytest
@@ -13,18 +12,9 @@ from billecta_sync.demo import DemoTarget, find_invoice, run_demo, seed, start_c
 from billecta_sync.lime import LimeClient
 from billecta_sync.lime.values import option_key
 from billecta_sync.runner import Stack
+from tests.e2e.support import settle
 
 pytestmark = pytest.mark.slow
-
-
-def wait_for(probe, timeout_s: float = 60.0, what: str = "condition"):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_order_becomes_attested_invoice_and_comes_back_to_lime(target: DemoTarget, billecta: BillectaClient,
@@ -85,16 +75,7 @@ def test_redelivered_webhooks_create_nothing_twice(stack: Stack, target: DemoTar
     assert delivered, "the sandbox delivered no webhooks"
     for delivery in delivered:  # Billecta redelivers: every webhook once more
         requests.post(f"{stack.billecta_admin_url}/webhooks/{delivery['id']}/resend", timeout=10).raise_for_status()
-    requests.post(f"{stack.billecta_admin_url}/webhooks/wait-idle", params={"timeout": 30}, timeout=40)
-
-    def inbox_settled() -> dict[str, int] | None:
-        stats = requests.get(f"{stack.gateway_url}{stack.config.prefix}/operator/inbox-stats",
-                             headers={"X-API-Key": stack.config.operator_key}, timeout=10).json()
-        counts = stats.get("counts", stats)
-        busy = sum(counts.get(s, 0) for s in ("received", "queued", "processing", "failed"))
-        return counts if busy == 0 else None
-
-    counts = wait_for(inbox_settled, 60, "the inbox to settle")
+    counts = settle(stack, 60)
     assert counts.get("duplicate", 0) >= 1
     assert counts.get("dead", 0) == 0
     same = list(lime.query("invoice", ["_id"], filter={"key": "actionpublicid", "op": "=",
