@@ -172,14 +172,14 @@ def sync_invoice_from_billecta(services: Services, action_public_id: str, *, wit
 
             outcome += "; " + sync_invoice_payments(services, repo, invoice, invoice_id, links)
         if autogiro is not None:
-            outcome += "; " + _record_autogiro(repo, invoice_id, *autogiro)
+            outcome += "; " + _record_autogiro(repo, invoice_id, links["autogiro"], *autogiro)
         return outcome
 
 
 def _upsert_invoice(services: Services, repo: LimeRepo, action_public_id: str,
                     invoice: dict[str, Any]) -> tuple[str, int, dict[str, Any]]:
     """Returns the outcome, the Lime invoice id and its links: creditor and debtor ids, and whether the Lime
-    invoice already showed a write-off or credit (``had_adjustments``)."""
+    invoice already showed a write-off or credit (``had_adjustments``), and its autogiro fields (``autogiro``)."""
     existing = repo.find_one("invoice", {"actionpublicid": action_public_id})
     previous_status = option_key(existing.get("invoicestatus")) if existing else ""
     values = invoice_values(invoice, previous_status or "")
@@ -217,6 +217,8 @@ def _upsert_invoice(services: Services, repo: LimeRepo, action_public_id: str,
     links = {k: values.get(k) or (existing or {}).get(k) for k in ("creditor", "debtor")}
     links["had_adjustments"] = bool(existing) and any(
         differs(existing.get(k), 0.0) for k in ("writtenoffamount", "creditedamount"))
+    # The invoice sync never writes these, so what Lime showed before it is still current.
+    links["autogiro"] = {k: (existing or {}).get(k) for k in ("autogirostatus", "autogirostatusat")}
     return outcome, invoice_id, links
 
 
@@ -245,8 +247,8 @@ def autogiro_values(stored: dict[str, Any], status: str, occurred_at: str) -> di
     return {k: v for k, v in wanted.items() if differs(stored.get(k), v)}
 
 
-def _record_autogiro(repo: LimeRepo, invoice_id: int, status: str, occurred_at: str) -> str:
-    changed = autogiro_values(repo.get("invoice", invoice_id), status, occurred_at)
+def _record_autogiro(repo: LimeRepo, invoice_id: int, stored: dict[str, Any], status: str, occurred_at: str) -> str:
+    changed = autogiro_values(stored, status, occurred_at)
     repo.update("invoice", invoice_id, changed)
     return f"autogiro {status} {'recorded' if changed else 'already shown or older than what Lime has'}"
 
