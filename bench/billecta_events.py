@@ -5,7 +5,7 @@
   to the inbox having processed all N; Lime and Billecta requests per event come from the sandboxes'
   stats. Baseline: the same events one at a time (each waited for before the next).
 * expiry: M candidates among T Lime invoices (seeded with the Lime sandbox's bulk endpoint); the job
-  (billecta_sync.usecases.expiry) runs in this process against the stack's Lime, Redis and database.
+  (billecta_sync.usecases.jobs.expiry) runs in this process against the stack's Lime, Redis and database.
   The Lime budget is raised for the bench so the figure is the job's own speed; what the real budget
   (3000 requests per 5 minutes by default) makes of it is printed next to it.
 """
@@ -25,7 +25,7 @@ from billecta_sync.billecta import BillectaClient
 from billecta_sync.container import build_services
 from billecta_sync.lime import LimeClient
 from billecta_sync.settings import BillectaSettings, LimeSettings, Secret, load_settings
-from billecta_sync.usecases import expiry
+from billecta_sync.usecases.jobs import expiry
 
 REDIS_INDEX = 15
 SERVICES = ("billecta-sandbox", "lime-sandbox", "gateway", "worker", "beat")

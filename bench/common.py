@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import redis
 import requests
 
-from billecta_sync.runner import Ports, Stack, StackConfig, free_port, redis_answers
+from devstack.stack import Ports, Stack, StackConfig, free_port, redis_answers
 
 REDIS_BASE_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379").rstrip("/")
 GATEWAY_APP = "webhook_gateway.wsgi:app"

@@ -26,8 +26,8 @@ import requests
 
 from bench.common import SummaryRow, bench_stack, fmt_ratio, machine_load, print_table, ratio, say, wait_for
 from billecta_sync.billecta import BillectaClient
-from billecta_sync.demo import DemoTarget
 from billecta_sync.settings import BillectaSettings, Secret
+from devstack.demo import DemoTarget
 
 REDIS_INDEX = 3  # 14 and 15 belong to integration tests that flush them
 LATENCY_MS = 50

@@ -37,11 +37,11 @@ from bench.common import (
     wait_for,
 )
 from billecta_sync.billecta import BillectaClient
-from billecta_sync.demo import DemoTarget, seed, start_command
 from billecta_sync.lime import LimeClient
 from billecta_sync.lime.values import option_key
 from billecta_sync.ratelimit import RedisRateLimiter
 from billecta_sync.settings import BillectaSettings, LimeSettings, Secret, load_settings
+from devstack.demo import DemoTarget, seed, start_command
 
 REDIS_INDEX = 11
 LATENCIES_MS = (0, 50)

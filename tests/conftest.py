@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from billecta_sync.billecta import BillectaClient
-from billecta_sync.demo import DemoTarget
 from billecta_sync.lime import LimeClient
-from billecta_sync.runner import Ports, Stack, StackConfig, redis_answers
 from billecta_sync.settings import BillectaSettings, LimeSettings, Secret
+from devstack.demo import DemoTarget
+from devstack.stack import Ports, Stack, StackConfig, redis_answers
 
 # Test folders mirror the package tree (tests/unit/workers, tests/unit/billecta_sync, ...) and pytest puts
 # folders such as tests/unit on sys.path; with the repository root on sys.path too, the real (regular)

@@ -8,7 +8,7 @@ from typing import Any
 
 import requests
 
-from billecta_sync.runner import Stack
+from devstack.stack import Stack
 
 BUSY_STATUSES = ("received", "queued", "processing", "failed")
 

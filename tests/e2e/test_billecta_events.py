@@ -18,7 +18,7 @@ import requests
 from billecta_sync.billecta import BillectaClient
 from billecta_sync.lime import LimeClient
 from billecta_sync.lime.values import option_key
-from billecta_sync.runner import Stack
+from devstack.stack import Stack
 from tests.e2e.support import inbox_counts, settle, wait_for
 
 pytestmark = pytest.mark.slow
@@ -326,7 +326,7 @@ def test_overdue_invoices_expire_once_a_day_and_a_rerun_does_nothing(stack: Stac
 
     from billecta_sync.container import build_services
     from billecta_sync.settings import load_settings
-    from billecta_sync.usecases import expiry
+    from billecta_sync.usecases.jobs import expiry
 
     today = date.today() + timedelta(days=3650)  # a day of its own: the stack's other invoices are all "due"
     past, future = (today - timedelta(days=1)).isoformat(), (today + timedelta(days=1)).isoformat()
@@ -415,8 +415,8 @@ def test_expiry_never_marks_an_invoice_paid_while_the_job_ran(stack: Stack, bill
 
     from billecta_sync.container import build_services
     from billecta_sync.settings import load_settings
-    from billecta_sync.usecases import expiry
-    from billecta_sync.usecases.invoices import sync_invoice_from_billecta
+    from billecta_sync.usecases.billecta_to_lime.invoices import sync_invoice_from_billecta
+    from billecta_sync.usecases.jobs import expiry
 
     world = World(billecta, lime)
     action = world.invoice(25000)

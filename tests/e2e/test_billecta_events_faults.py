@@ -21,8 +21,8 @@ import requests
 from billecta_sync.billecta import BillectaClient
 from billecta_sync.lime import LimeClient
 from billecta_sync.lime.values import option_key
-from billecta_sync.runner import Ports, Stack, StackConfig, free_port
 from billecta_sync.settings import BillectaSettings, LimeSettings, Secret
+from devstack.stack import Ports, Stack, StackConfig, free_port
 from tests.e2e import support
 from tests.e2e.support import inbox_counts
 

@@ -13,10 +13,10 @@ import requests
 from click.testing import CliRunner
 
 from billecta_sync.billecta import BillectaClient
-from billecta_sync.cli import main as cli
-from billecta_sync.demo import DemoTarget, seed, wait_batch
 from billecta_sync.lime import LimeClient
-from billecta_sync.runner import Stack
+from cli.main import main as cli
+from devstack.demo import DemoTarget, seed, wait_batch
+from devstack.stack import Stack
 from tests.e2e.support import wait_for
 
 pytestmark = pytest.mark.slow

@@ -8,10 +8,10 @@ import pytest
 import requests
 
 from billecta_sync.billecta import BillectaClient
-from billecta_sync.demo import DemoTarget, find_invoice, run_demo, seed, start_command, wait_batch
 from billecta_sync.lime import LimeClient
 from billecta_sync.lime.values import option_key
-from billecta_sync.runner import Stack
+from devstack.demo import DemoTarget, find_invoice, run_demo, seed, start_command, wait_batch
+from devstack.stack import Stack
 from tests.e2e.support import settle
 
 pytestmark = pytest.mark.slow

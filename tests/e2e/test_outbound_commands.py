@@ -20,10 +20,10 @@ import requests
 from billecta_sync.billecta import BillectaClient
 from billecta_sync.billecta.errors import BillectaApiNotFoundException
 from billecta_sync.billecta.routes import ROUTES as CLIENT_ROUTES
-from billecta_sync.demo import DemoResult, DemoTarget, find_invoice, seed, start_command, wait_batch
 from billecta_sync.lime import LimeClient
 from billecta_sync.lime.values import option_key
-from billecta_sync.runner import Stack
+from devstack.demo import DemoResult, DemoTarget, find_invoice, seed, start_command, wait_batch
+from devstack.stack import Stack
 from sandbox.billecta import contract
 
 pytestmark = pytest.mark.slow

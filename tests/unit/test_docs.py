@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from beat_schedule import beat_schedule
-from billecta_sync.cli import routes_document
 from billecta_sync.settings import ENV_SETTINGS
+from cli.main import routes_document
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,7 +12,7 @@ from flask import Blueprint, Response, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from billecta_sync import monitor, tasknames
-from billecta_sync.usecases.webhook_jobs import CREDITORS_IN_BILLECTA, OPERATION, TITLE
+from billecta_sync.usecases.jobs.retrigger import CREDITORS_IN_BILLECTA, OPERATION, TITLE
 from webhook_gateway.auth import require_scope
 from webhook_gateway.body import json_object_body
 from webhook_gateway.context import gateway

@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from billecta_sync import inbox, tasknames
 from billecta_sync.db import InboxStatus
-from billecta_sync.webhooks.events import InvalidWebhook, missing_ids, parse_billecta_event
+from billecta_sync.inbound.billecta_events import InvalidWebhook, missing_ids, parse_billecta_event
 from webhook_gateway.auth import require_scope
 from webhook_gateway.body import parse_json_object, read_body
 from webhook_gateway.context import gateway

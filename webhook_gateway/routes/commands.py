@@ -46,7 +46,7 @@ class BatchCommand:
         return {"limetype": self.limetype, **self.params}
 
 
-# One entry per command; each operation has its use-case in billecta_sync/usecases/batches.py.
+# One entry per command; each operation has its use-case in billecta_sync/usecases/jobs/batches.py.
 BATCH_COMMANDS: tuple[BatchCommand, ...] = (
     BatchCommand(
         path="upsert-attest-orders-in-billecta",

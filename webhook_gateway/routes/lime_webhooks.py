@@ -15,14 +15,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from billecta_sync import inbox, tasknames
 from billecta_sync.db import InboxStatus
-from billecta_sync.mappings import FieldMappings
-from billecta_sync.webhooks.lime_events import (
+from billecta_sync.inbound.lime_events import (
     SIGNATURE_HEADER,
     InvalidLimeWebhook,
     is_relevant,
     parse_lime_event,
     signature_ok,
 )
+from billecta_sync.mappings import FieldMappings
 from webhook_gateway.body import parse_json_object, read_body
 from webhook_gateway.context import gateway
 from webhook_gateway.errors import ApiError

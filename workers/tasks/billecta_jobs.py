@@ -9,11 +9,11 @@ from celery import shared_task
 
 from billecta_sync import tasknames
 from billecta_sync.container import Services
-from billecta_sync.usecases.cleanup import cleanup_old_records as cleanup_use_case
-from billecta_sync.usecases.event_log import event_log as event_log_use_case
-from billecta_sync.usecases.expiry import set_invoices_as_expired as expiry_use_case
-from billecta_sync.usecases.webhook_jobs import create_nightly_batch
-from billecta_sync.usecases.webhook_jobs import retrigger_failed_webhooks as retrigger_use_case
+from billecta_sync.usecases.billecta_to_lime.event_log import event_log as event_log_use_case
+from billecta_sync.usecases.jobs.cleanup import cleanup_old_records as cleanup_use_case
+from billecta_sync.usecases.jobs.expiry import set_invoices_as_expired as expiry_use_case
+from billecta_sync.usecases.jobs.retrigger import create_nightly_batch
+from billecta_sync.usecases.jobs.retrigger import retrigger_failed_webhooks as retrigger_use_case
 from workers.base import SyncTask
 
 # The nightly jobs may run far longer than one webhook; still well inside the visibility timeout.

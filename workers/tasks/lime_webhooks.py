@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from billecta_sync import tasknames
-from billecta_sync.webhooks.lime_events import process_lime_webhook as process_lime_webhook_use_case
+from billecta_sync.inbound.lime_events import process_lime_webhook as process_lime_webhook_use_case
 from workers.base import SyncTask
 
 

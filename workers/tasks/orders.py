@@ -8,9 +8,9 @@ from celery import shared_task
 
 from billecta_sync import monitor, tasknames
 from billecta_sync.container import Services
-from billecta_sync.usecases.batches import start_batch as start_batch_use_case
-from billecta_sync.usecases.orders import attest_order as attest_order_use_case
-from billecta_sync.usecases.orders import upsert_attest_order as upsert_attest_order_use_case
+from billecta_sync.usecases.jobs.batches import start_batch as start_batch_use_case
+from billecta_sync.usecases.lime_to_billecta.orders import attest_order as attest_order_use_case
+from billecta_sync.usecases.lime_to_billecta.orders import upsert_attest_order as upsert_attest_order_use_case
 from workers.base import SyncTask
 
 # Operation of a batch -> (task name, queue, keyword arguments taken from the batch params)

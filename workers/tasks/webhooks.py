@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from billecta_sync import inbox, monitor, tasknames
-from billecta_sync.webhooks.handlers import process_billecta_webhook as process_billecta_webhook_use_case
+from billecta_sync.usecases.billecta_to_lime.events import process_billecta_webhook as process_billecta_webhook_use_case
 from workers.base import SyncTask
 
 

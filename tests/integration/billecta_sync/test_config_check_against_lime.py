@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from billecta_sync.cli import main
+from cli.main import main
 from sandbox.common import serve_in_thread
 from sandbox.lime.app import LimeSandboxConfig, create_app
 

@@ -18,11 +18,11 @@ from sqlalchemy import select
 from billecta_sync import tasknames
 from billecta_sync.billecta import BillectaClient
 from billecta_sync.db import Database, DeadLetter
-from billecta_sync.demo import DemoTarget, seed, start_command, wait_batch
 from billecta_sync.lime import LimeClient
 from billecta_sync.lime.values import option_key
-from billecta_sync.runner import Stack
 from billecta_sync.settings import BillectaSettings, Secret
+from devstack.demo import DemoTarget, seed, start_command, wait_batch
+from devstack.stack import Stack
 
 pytestmark = pytest.mark.slow
 

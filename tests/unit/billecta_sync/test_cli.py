@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from billecta_sync.cli import main
+from cli.main import main
 
 ENV = {
     "BILLECTA_API_BASE_URL": "http://127.0.0.1:8100/v1",

@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from billecta_sync import tasknames
 from billecta_sync.db import Database, InboxStatus, WebhookInbox
+from billecta_sync.inbound.lime_events import sign
 from billecta_sync.settings import Settings
-from billecta_sync.webhooks.lime_events import sign
 
 PREFIX = "/limepkg-billecta-integration"
 URL = f"{PREFIX}/lime-webhook-receiver"

@@ -9,7 +9,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from billecta_sync import tasknames
-from billecta_sync.webhooks.events import DEFAULT_REQUIRED_ID, REQUIRED_ID, SUPPORTED_EVENTS
+from billecta_sync.inbound.billecta_events import DEFAULT_REQUIRED_ID, REQUIRED_ID, SUPPORTED_EVENTS
 
 URL = "/limepkg-billecta-integration/billecta-webhook-receiver"
 WEBHOOK = {"X-API-Key": "dev-webhook-key"}

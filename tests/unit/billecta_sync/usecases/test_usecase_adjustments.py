@@ -8,12 +8,12 @@ from typing import Any, cast
 
 import pytest
 
+from billecta_sync.inbound.billecta_events import parse_billecta_event
 from billecta_sync.lime_repo import LimeRepo
-from billecta_sync.usecases.debtors_inbound import _changed, autogiro_link_values
-from billecta_sync.usecases.invoices import autogiro_values, event_time
-from billecta_sync.usecases.payments import adjustment_values, last_event_day, sync_invoice_adjustments
-from billecta_sync.webhooks import handlers
-from billecta_sync.webhooks.events import parse_billecta_event
+from billecta_sync.usecases.billecta_to_lime import events as handlers
+from billecta_sync.usecases.billecta_to_lime.debtors import _changed, autogiro_link_values
+from billecta_sync.usecases.billecta_to_lime.invoice_state import autogiro_values, event_time
+from billecta_sync.usecases.billecta_to_lime.payments import adjustment_values, last_event_day, sync_invoice_adjustments
 
 ACTION = "7f0e3c1a-2b4d-4e6f-8a9b-0c1d2e3f4a5b"
 LINKS = {"creditor": 11, "debtor": 22, "had_adjustments": False}

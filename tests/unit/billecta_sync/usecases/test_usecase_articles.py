@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from billecta_sync.errors import PermanentError
-from billecta_sync.usecases.articles import product_view
+from billecta_sync.usecases.lime_to_billecta.articles import product_view
 from sandbox.billecta import contract
 
 CREDITOR = "5f1c6a52-3b0e-4c55-9a61-0b5b8c0e9a11"

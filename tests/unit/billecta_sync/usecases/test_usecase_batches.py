@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from billecta_sync import monitor
 from billecta_sync.db import Database, MonitorBatch, MonitorLog
-from billecta_sync.usecases.batches import PUBLISH_CHUNK, start_batch
+from billecta_sync.usecases.jobs.batches import PUBLISH_CHUNK, start_batch
 
 
 class Died(Exception):

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import func, select
 
 from billecta_sync.db import Database, InboxStatus, MonitorBatch, MonitorLog, MonitorStatus, WebhookInbox
-from billecta_sync.usecases import cleanup
-from billecta_sync.usecases.cleanup import cleanup_old_records
+from billecta_sync.usecases.jobs import cleanup
+from billecta_sync.usecases.jobs.cleanup import cleanup_old_records
 
 NOW = datetime(2026, 11, 21, 2, 15)
 OLD = NOW - timedelta(days=91)

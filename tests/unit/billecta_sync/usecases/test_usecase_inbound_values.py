@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from billecta_sync.usecases.debtcollections import debtcollection_values
-from billecta_sync.usecases.debtors_inbound import _changed, lime_debtor_values
-from billecta_sync.usecases.invoices import credited_invoice_id, invoice_status
-from billecta_sync.webhooks.events import SUPPORTED_EVENTS
-from billecta_sync.webhooks.handlers import HANDLERS
+from billecta_sync.inbound.billecta_events import SUPPORTED_EVENTS
+from billecta_sync.usecases.billecta_to_lime.debtcollections import debtcollection_values
+from billecta_sync.usecases.billecta_to_lime.debtors import _changed, lime_debtor_values
+from billecta_sync.usecases.billecta_to_lime.events import HANDLERS
+from billecta_sync.usecases.billecta_to_lime.invoice_state import credited_invoice_id, invoice_status
 
 
 def sek(ore: int) -> dict[str, Any]:
@@ -57,7 +57,7 @@ def test_credit_invoice_is_credited_and_names_the_invoice_it_credits() -> None:
 
 
 def test_event_log_is_newest_first_with_plain_timestamps() -> None:
-    from billecta_sync.usecases.event_log import format_events
+    from billecta_sync.usecases.billecta_to_lime.event_log import format_events
 
     events = [
         {"EventDate": "2026-11-20T10:30:00.100+01:00", "Title": "Invoice created", "EventType": "Created"},

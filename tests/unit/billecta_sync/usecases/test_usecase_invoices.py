@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from billecta_sync.usecases.invoices import invoice_status, invoice_values, row_values
+from billecta_sync.usecases.billecta_to_lime.invoice_state import invoice_status, invoice_values, row_values
 
 TODAY = date(2026, 3, 15)
 

@@ -14,10 +14,10 @@ import pytest
 
 from billecta_sync.billecta import BillectaClient
 from billecta_sync.settings import BillectaSettings, Secret
-from billecta_sync.usecases.articles import product_view
-from billecta_sync.usecases.debtors import debtor_view
-from billecta_sync.usecases.invoices import invoice_values, row_values
-from billecta_sync.usecases.orders import invoice_entry
+from billecta_sync.usecases.billecta_to_lime.invoice_state import invoice_values, row_values
+from billecta_sync.usecases.lime_to_billecta.articles import product_view
+from billecta_sync.usecases.lime_to_billecta.debtors import debtor_view
+from billecta_sync.usecases.lime_to_billecta.orders import invoice_entry
 from sandbox.billecta import contract
 from sandbox.billecta.app import DEFAULT_AUTHORIZATION, BillectaSandboxConfig, create_app
 from sandbox.common import serve_in_thread

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from billecta_sync.errors import PermanentError
-from billecta_sync.usecases.credits import credit_entry
-from billecta_sync.usecases.debtors import check_debtor_rules
-from billecta_sync.usecases.outbound import Outcome
+from billecta_sync.usecases.lime_to_billecta.credits import credit_entry
+from billecta_sync.usecases.lime_to_billecta.debtors import check_debtor_rules
+from billecta_sync.usecases.lime_to_billecta.relations import Outcome
 from sandbox.billecta import contract
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from billecta_sync.usecases.reminders import reminder_status, reminder_values
+from billecta_sync.usecases.billecta_to_lime.reminder_invoices import reminder_status, reminder_values
 
 TODAY = date(2026, 3, 15)
 SOURCE = {"_id": 41, "creditor": 7, "debtor": 9, "invoicestatus": {"key": "sent"}, "currencycode": "SEK"}

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from billecta_sync.webhooks.events import BillectaEvent, InvalidWebhook, missing_ids, parse_billecta_event
+from billecta_sync.inbound.billecta_events import BillectaEvent, InvalidWebhook, missing_ids, parse_billecta_event
 from sandbox.billecta.app import BillectaSandbox, BillectaSandboxConfig
 
 CREDITOR = "5f1c6a52-3b0e-4c55-9a61-0b5b8c0e9a11"

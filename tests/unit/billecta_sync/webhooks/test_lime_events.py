@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from billecta_sync.lime_subscriptions import wanted_events
+from billecta_sync.inbound import lime_events
+from billecta_sync.inbound.lime_events import InvalidLimeWebhook, parse_lime_event, sign, signature_ok
+from billecta_sync.lime.subscriptions import wanted_events
 from billecta_sync.mappings import FieldMappings
-from billecta_sync.webhooks import lime_events
-from billecta_sync.webhooks.lime_events import InvalidLimeWebhook, parse_lime_event, sign, signature_ok
 
 SECRET = "s3cret"
 

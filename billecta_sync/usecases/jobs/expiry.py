@@ -30,8 +30,8 @@ from billecta_sync.container import Services
 from billecta_sync.db import JobRun, utcnow
 from billecta_sync.lime_repo import LimeRepo
 from billecta_sync.locks import object_lock
+from billecta_sync.usecases.billecta_to_lime.invoice_state import written_since
 from billecta_sync.usecases.common import option_key
-from billecta_sync.usecases.invoices import written_since
 
 log = logging.getLogger(__name__)
 

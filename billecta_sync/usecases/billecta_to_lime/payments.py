@@ -13,16 +13,11 @@ from datetime import date, timedelta
 from typing import Any
 
 from billecta_sync.container import Services
-from billecta_sync.errors import RelatedObjectMissing
 from billecta_sync.lime_repo import LimeRepo
-from billecta_sync.locks import object_lock
 from billecta_sync.usecases.common import as_date, differs, iso_day, money, text
-from billecta_sync.usecases.invoices import sync_invoice_from_billecta
-
-UNHANDLED_TYPES = {"OverPayment": "overpayment", "Overpayment": "overpayment", "UnmatchedPayment": "unmatched"}
 
 
-def _upsert(repo: LimeRepo, values: dict[str, Any], known: dict[str, dict[str, Any]] | None = None) -> str:
+def upsert_payment(repo: LimeRepo, values: dict[str, Any], known: dict[str, dict[str, Any]] | None = None) -> str:
     """Create or update by ``paymentbillectaid``; ``known`` holds payments already read (one query for all
     of an invoice's payments instead of one per payment)."""
     if known is not None:
@@ -79,7 +74,7 @@ def sync_invoice_payments(services: Services, repo: LimeRepo, invoice: dict[str,
             "creditor": links.get("creditor"),
             "debtor": links.get("debtor"),
         }
-        counts[_upsert(repo, values, known)] += 1
+        counts[upsert_payment(repo, values, known)] += 1
     return f"payments: {counts['created']} created, {counts['updated']} updated, {counts['unchanged']} unchanged"
 
 
@@ -156,48 +151,6 @@ def sync_invoice_adjustments(repo: LimeRepo, invoice: dict[str, Any], invoice_id
             del values["paymentdate"]  # same day, or no event to date it: a re-run must change nothing
         elif day is None:
             values["paymentdate"] = iso_day(today or date.today())
-        counts[_upsert(repo, values, known)] += 1
+        counts[upsert_payment(repo, values, known)] += 1
     return (f"write-offs and credits: {counts['created']} created, {counts['updated']} updated, "
             f"{counts['unchanged']} unchanged")
-
-
-def sync_unhandled_payment(services: Services, unhandled_payment_id: str) -> str:
-    """An overpayment or unmatched payment as a Lime payment, linked to what Lime has of it."""
-    repo = LimeRepo(services.lime, services.mappings)
-    with object_lock(services.redis, f"payment:{unhandled_payment_id}",
-                     timeout_s=services.settings.worker.lock_timeout_s):
-        payment = services.billecta.call("payments.unhandled.get",
-                                         {"unhandled_payment_public_id": unhandled_payment_id})
-        creditor_public_id = text(payment.get("CreditorPublicId"))
-        creditor = repo.find_one("creditor", {"creditorpublicid": creditor_public_id}) if creditor_public_id else None
-        if creditor is None:
-            raise RelatedObjectMissing(f"no Lime creditor has creditorpublicid {creditor_public_id!r}")
-        amount = payment.get("Amount") or {}
-        details = payment.get("OverpaymentDetails") or {}
-        kind = UNHANDLED_TYPES.get(text(payment.get("UnhandledPaymentType")), "unmatched")
-        values: dict[str, Any] = {
-            "paymentbillectaid": unhandled_payment_id,
-            "paymenttype": kind,
-            "amount": money(amount),
-            "currencycode": text(amount.get("CurrencyCode")) or "SEK",
-            "paymentdate": iso_day(as_date(payment.get("PaymentDate"))),
-            "handled": text(payment.get("State")) not in ("", "Unhandled"),
-            "creditor": int(creditor["_id"]),
-        }
-        debtor_public_id = text(payment.get("DebtorPublicId"))
-        if debtor_public_id:
-            link = repo.find_one("creditordebtor", {"debtorpublicid": debtor_public_id})
-            if link is not None and link.get("debtor"):
-                values["debtor"] = link["debtor"]
-        # An overpayment used on another invoice points at that invoice; otherwise at the one overpaid.
-        action_id = text(details.get("UsedOnActionPublicId") or details.get("ActionPublicId"))
-        if action_id:
-            lime_invoice = repo.find_one("invoice", {"actionpublicid": action_id})
-            if lime_invoice is None:
-                sync_invoice_from_billecta(services, action_id)
-                lime_invoice = repo.find_one("invoice", {"actionpublicid": action_id})
-            if lime_invoice is not None:
-                values["invoice"] = int(lime_invoice["_id"])
-                values.setdefault("debtor", lime_invoice.get("debtor"))
-        verb = _upsert(repo, values)
-        return f"{kind} payment {unhandled_payment_id} {verb}"

@@ -11,7 +11,7 @@ from billecta_sync.errors import PermanentError
 from billecta_sync.lime_repo import LimeRepo
 from billecta_sync.locks import object_lock
 from billecta_sync.usecases.common import option_key, relation_id, save_by_external_id, text
-from billecta_sync.usecases.outbound import Outcome, creditor_of, linked_creditor, refusal
+from billecta_sync.usecases.lime_to_billecta.relations import Outcome, creditor_of, linked_creditor, refusal
 
 DEBTOR_TYPES = {"private": "Private", "company": "Company"}
 

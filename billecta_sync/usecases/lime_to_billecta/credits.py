@@ -18,10 +18,10 @@ from billecta_sync.db import OutboundIntent
 from billecta_sync.errors import PermanentError
 from billecta_sync.lime_repo import LimeRepo
 from billecta_sync.locks import object_lock
+from billecta_sync.usecases.billecta_to_lime.invoices import sync_invoice_from_billecta
 from billecta_sync.usecases.common import relation_id, text
-from billecta_sync.usecases.invoices import sync_invoice_from_billecta
-from billecta_sync.usecases.orders import create_invoice_once
-from billecta_sync.usecases.outbound import refusal
+from billecta_sync.usecases.lime_to_billecta.orders import create_invoice_once
+from billecta_sync.usecases.lime_to_billecta.relations import refusal
 
 INTENT_CREATE_CREDIT = "create_credit_invoice"
 CREDIT_ACTION = "CreditInvoiceAction"

@@ -26,10 +26,10 @@ from billecta_sync.errors import PermanentError
 from billecta_sync.lime_repo import LimeRepo
 from billecta_sync.mappings import FieldMappings
 from billecta_sync.retry import is_retryable
-from billecta_sync.usecases.articles import upsert_article
 from billecta_sync.usecases.common import option_key, relation_id, text
-from billecta_sync.usecases.debtors import anonymize_person, upsert_debtor
-from billecta_sync.usecases.orders import upsert_attest_order
+from billecta_sync.usecases.lime_to_billecta.articles import upsert_article
+from billecta_sync.usecases.lime_to_billecta.debtors import anonymize_person, upsert_debtor
+from billecta_sync.usecases.lime_to_billecta.orders import upsert_attest_order
 
 SIGNATURE_HEADER = "X-Lime-Signature"
 ACTIONS = ("new", "update")  # delete/restore payloads are undocumented; see docs/architecture.md

@@ -18,7 +18,7 @@ from billecta_sync.errors import PermanentError
 from billecta_sync.lime_repo import LimeRepo
 from billecta_sync.locks import object_lock
 from billecta_sync.usecases.common import text
-from billecta_sync.usecases.outbound import refusal
+from billecta_sync.usecases.lime_to_billecta.relations import refusal
 
 # Lime creditor property -> CreditorView field (Lime-owned)
 LIME_OWNED = {"name": "Name", "orgno": "OrgNo", "address": "Address", "zipcode": "ZipCode", "city": "City",

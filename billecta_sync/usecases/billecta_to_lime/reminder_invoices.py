@@ -1,4 +1,5 @@
-"""Reminder invoices: each Billecta reminder invoice action is a Lime invoice of its own.
+"""Reminder invoices: each Billecta reminder invoice action is a Lime invoice of its own (lower layer: reading
+and writing one reminder whose source Lime has; the event flow is reminders.py).
 
 The Lime invoice carries the reminder's ActionPublicId, number, OCR, dates, amounts and fee, the creditor
 and debtor of the invoice it reminds of, and ``reminderof`` pointing at that invoice. Like invoices it is
@@ -16,8 +17,8 @@ from billecta_sync.container import Services
 from billecta_sync.errors import PermanentError, RelatedObjectMissing
 from billecta_sync.lime_repo import LimeRepo
 from billecta_sync.locks import object_lock
+from billecta_sync.usecases.billecta_to_lime.invoice_state import STAGE_STATUS, mark_written
 from billecta_sync.usecases.common import as_date, differs, iso_day, money, option_key, relation_id, text
-from billecta_sync.usecases.invoices import STAGE_STATUS, mark_written, sync_invoice_from_billecta
 
 log = logging.getLogger(__name__)
 
@@ -79,33 +80,6 @@ def _fetch(services: Services, reminder_action_id: str) -> dict[str, Any]:
     return view
 
 
-def sync_reminder_invoice_from_billecta(services: Services, reminder_action_id: str,
-                                        source_action_id: str = "") -> str:
-    """Create or update the Lime invoice of one Billecta reminder invoice action.
-
-    ``source_action_id`` is only used when the view does not name its source. When Lime lacks the source
-    invoice it is brought over from Billecta first; the reminder lock is not held meanwhile, so the only
-    lock order is source, then reminder (a source sync may re-read its reminder).
-    """
-    repo = LimeRepo(services.lime, services.mappings)
-    lock_key = f"invoice:{reminder_action_id}"
-    timeout_s = services.settings.worker.lock_timeout_s
-    with object_lock(services.redis, lock_key, timeout_s=timeout_s):
-        reminder = _fetch(services, reminder_action_id)
-        source_id = text(reminder.get("SourceActionPublicId")) or source_action_id
-        if not source_id:
-            raise PermanentError(f"reminder invoice {reminder_action_id} names no source invoice")
-        source = repo.find_one("invoice", {"actionpublicid": source_id})
-        if source is not None:
-            return _upsert_reminder(services, repo, reminder_action_id, reminder, source)
-    sync_invoice_from_billecta(services, source_id)
-    with object_lock(services.redis, lock_key, timeout_s=timeout_s):
-        source = repo.find_one("invoice", {"actionpublicid": source_id})
-        if source is None:
-            raise RelatedObjectMissing(f"the invoice {source_id} reminded of by {reminder_action_id} is not in Lime")
-        return _upsert_reminder(services, repo, reminder_action_id, _fetch(services, reminder_action_id), source)
-
-
 def _upsert_reminder(services: Services, repo: LimeRepo, reminder_action_id: str, reminder: dict[str, Any],
                      source: dict[str, Any]) -> str:
     existing = repo.find_one("invoice", {"actionpublicid": reminder_action_id})
@@ -126,6 +100,25 @@ def _upsert_reminder(services: Services, repo: LimeRepo, reminder_action_id: str
             f"{source['_id']} ({values['invoicestatus']})")
 
 
+def refresh_reminder(services: Services, reminder_action_id: str, source_action_id: str = "") -> tuple[str | None, str]:
+    """Read one reminder and write it into Lime, under its lock, if Lime has its source invoice.
+
+    Returns the outcome (``None`` when Lime lacks the source) and the source's ActionPublicId; ``source_action_id``
+    is only used when the view does not name its source.
+    """
+    repo = LimeRepo(services.lime, services.mappings)
+    lock_s = services.settings.worker.lock_timeout_s
+    with object_lock(services.redis, f"invoice:{reminder_action_id}", timeout_s=lock_s):
+        reminder = _fetch(services, reminder_action_id)
+        source_id = text(reminder.get("SourceActionPublicId")) or source_action_id
+        if not source_id:
+            raise PermanentError(f"reminder invoice {reminder_action_id} names no source invoice")
+        source = repo.find_one("invoice", {"actionpublicid": source_id})
+        if source is None:
+            return None, source_id
+        return _upsert_reminder(services, repo, reminder_action_id, reminder, source), source_id
+
+
 def close_reminder_with_source(services: Services, reminder_action_id: str, source_action_id: str) -> str:
     """Re-read a reminder after its source invoice closed in Lime, so the reminder closes too.
 
@@ -133,7 +126,10 @@ def close_reminder_with_source(services: Services, reminder_action_id: str, sour
     invoice's own sync, which has already been written.
     """
     try:
-        return sync_reminder_invoice_from_billecta(services, reminder_action_id, source_action_id)
+        outcome, source_id = refresh_reminder(services, reminder_action_id, source_action_id)
     except BillectaApiNotFoundException as exc:
         log.warning("reminder %s of invoice %s not readable: %s", reminder_action_id, source_action_id, exc)
         return f"reminder {reminder_action_id} not readable from Billecta: {exc}"
+    if outcome is None:
+        raise RelatedObjectMissing(f"the invoice {source_id} reminded of by {reminder_action_id} is not in Lime")
+    return outcome

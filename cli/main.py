@@ -36,7 +36,7 @@ def main() -> None:
 @click.option("--concurrency", default=2, show_default=True, help="Worker processes.")
 def run(var_dir: str, only: str, redis_url: str, database_url: str | None, concurrency: int) -> None:
     """Start the whole stack on the embedded default (sandboxes, gateway, worker, beat, Flower)."""
-    from billecta_sync.runner import ALL_SERVICES, Stack, StackConfig
+    from devstack.stack import ALL_SERVICES, Stack, StackConfig
 
     services = tuple(s.strip() for s in only.split(",") if s.strip()) or ALL_SERVICES
     unknown = sorted(set(services) - set(ALL_SERVICES))
@@ -138,7 +138,7 @@ def config_env() -> None:
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for each step.")
 def demo(gateway_url: str, billecta_url: str, lime_url: str, timeout: float) -> None:
     """Run the order → invoice → webhook flow against a running stack (see `make run`)."""
-    from billecta_sync.demo import DemoFailed, DemoTarget, run_demo
+    from devstack.demo import DemoFailed, DemoTarget, run_demo
 
     try:
         run_demo(DemoTarget(gateway_url=gateway_url, billecta_url=billecta_url, lime_url=lime_url),
@@ -159,7 +159,7 @@ def lime_group() -> None:
 def lime_subscribe(target_url: str) -> None:
     """Subscribe the gateway to the Lime events the change-driven sync needs (safe to run again)."""
     from billecta_sync.lime import LimeClient
-    from billecta_sync.lime_subscriptions import ensure_subscriptions
+    from billecta_sync.lime.subscriptions import ensure_subscriptions
 
     settings = _settings()
     if settings.lime.webhook_secret is None:
@@ -252,9 +252,6 @@ def docs_routes(write: str | None) -> None:
         click.echo(text, nl=False)
 
 
-if __name__ == "__main__":
-    main()
-
 
 @docs.command("endpoints")
 @click.option("--write", type=click.Path(dir_okay=False), help="Write to this file instead of stdout.")
@@ -268,3 +265,7 @@ def docs_endpoints(write: str | None) -> None:
         click.echo(f"wrote {write}")
     else:
         click.echo(text, nl=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -8,8 +8,8 @@ from billecta_sync.container import Services
 from billecta_sync.errors import RelatedObjectMissing
 from billecta_sync.lime_repo import LimeRepo
 from billecta_sync.locks import object_lock
+from billecta_sync.usecases.billecta_to_lime.invoices import sync_invoice_from_billecta
 from billecta_sync.usecases.common import as_date, differs, iso_day, money, text
-from billecta_sync.usecases.invoices import sync_invoice_from_billecta
 
 DELIVERY_METHODS = {"Email": "email", "Mail": "mail", "Manually": "manually", "SMS": "sms",
                     "EInvoice": "einvoice", "Kivra": "kivra"}

@@ -19,9 +19,9 @@ from billecta_sync.errors import PermanentError
 from billecta_sync.lime_repo import LimeRepo
 from billecta_sync.locks import object_lock
 from billecta_sync.retry import is_retryable
-from billecta_sync.usecases.articles import ensure_product
 from billecta_sync.usecases.common import as_date, as_decimal, option_key, relation_id, text
-from billecta_sync.usecases.debtors import ensure_debtor
+from billecta_sync.usecases.lime_to_billecta.articles import ensure_product
+from billecta_sync.usecases.lime_to_billecta.debtors import ensure_debtor
 
 EDITABLE = frozenset({"created", "processing", "errorupsert", "errorattest", ""})
 FINAL = frozenset({"attested", "credited", "cancelled"})

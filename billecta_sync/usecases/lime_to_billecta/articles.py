@@ -10,7 +10,7 @@ from billecta_sync.errors import PermanentError
 from billecta_sync.lime_repo import LimeRepo
 from billecta_sync.locks import object_lock
 from billecta_sync.usecases.common import as_decimal, option_key, save_by_external_id, text
-from billecta_sync.usecases.outbound import Outcome, creditor_of, linked_creditor, refusal
+from billecta_sync.usecases.lime_to_billecta.relations import Outcome, creditor_of, linked_creditor, refusal
 
 PRODUCT_TYPES = {"standard": "Service", "package": "Package"}
 INT32_MAX = 2_147_483_647

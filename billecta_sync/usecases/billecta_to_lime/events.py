@@ -8,13 +8,13 @@ from collections.abc import Callable
 from billecta_sync import inbox
 from billecta_sync.container import Services
 from billecta_sync.db import InboxStatus
+from billecta_sync.inbound.billecta_events import BillectaEvent, InvalidWebhook, parse_billecta_event
 from billecta_sync.retry import is_retryable
-from billecta_sync.usecases.debtcollections import sync_debt_collection_from_billecta
-from billecta_sync.usecases.debtors_inbound import sync_debtor_from_billecta
-from billecta_sync.usecases.invoices import sync_invoice_from_billecta
-from billecta_sync.usecases.payments import sync_unhandled_payment
-from billecta_sync.usecases.reminders import sync_reminder_invoice_from_billecta
-from billecta_sync.webhooks.events import BillectaEvent, InvalidWebhook, parse_billecta_event
+from billecta_sync.usecases.billecta_to_lime.debtcollections import sync_debt_collection_from_billecta
+from billecta_sync.usecases.billecta_to_lime.debtors import sync_debtor_from_billecta
+from billecta_sync.usecases.billecta_to_lime.invoices import sync_invoice_from_billecta
+from billecta_sync.usecases.billecta_to_lime.reminders import sync_reminder_invoice_from_billecta
+from billecta_sync.usecases.billecta_to_lime.unhandled_payments import sync_unhandled_payment
 
 Handler = Callable[[Services, BillectaEvent], str]
 

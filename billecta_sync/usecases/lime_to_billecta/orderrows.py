@@ -9,7 +9,7 @@ from billecta_sync.errors import PermanentError
 from billecta_sync.lime_repo import LimeRepo
 from billecta_sync.locks import object_lock
 from billecta_sync.usecases.common import option_key, relation_id
-from billecta_sync.usecases.orders import EDITABLE
+from billecta_sync.usecases.lime_to_billecta.orders import EDITABLE
 
 MAX_DESCRIPTION = 1000
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from billecta_sync.inbound.lime_events import ACTIONS, SYNCED_FIELDS
 from billecta_sync.lime import LimeClient
 from billecta_sync.mappings import FieldMappings
-from billecta_sync.webhooks.lime_events import ACTIONS, SYNCED_FIELDS
 
 SUBSCRIPTION_NAME = "billecta-sync"
 

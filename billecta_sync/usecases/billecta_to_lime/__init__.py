@@ -1,0 +1,1 @@
+"""Billecta → Lime: use-cases that re-read a Billecta object and write its state into Lime."""
