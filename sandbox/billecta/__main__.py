@@ -13,7 +13,8 @@ import sys
 
 from werkzeug.serving import make_server
 
-from sandbox.billecta.app import PAYLOAD_STYLES, BillectaSandboxConfig, create_app, parse_headers
+from sandbox.billecta.app import create_app
+from sandbox.billecta.config import PAYLOAD_STYLES, BillectaSandboxConfig, parse_headers
 
 
 def build_parser() -> argparse.ArgumentParser:
