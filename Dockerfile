@@ -6,6 +6,9 @@ COPY pyproject.toml constraints.txt README.md ./
 COPY billecta_sync ./billecta_sync
 COPY webhook_gateway ./webhook_gateway
 COPY workers ./workers
+COPY taskqueue ./taskqueue
+COPY cli ./cli
+COPY devstack ./devstack
 COPY sandbox ./sandbox
 COPY beat_schedule.py ./
 RUN pip install --no-cache-dir -c constraints.txt ".[postgres]"

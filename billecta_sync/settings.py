@@ -1,8 +1,12 @@
 """Settings, read once at start-up from an optional YAML file and the environment.
 
-Environment variables win over the file. Anything missing or malformed stops start-up with one
-message naming the setting (``InvalidBillectaApiConfig`` for the Billecta part). Secrets are held in
-``Secret`` values whose ``repr`` never shows them, so they cannot leak into logs by accident.
+Built on pydantic-settings: one typed field per setting, named by its environment variable, fed by two
+sources — the environment, then the YAML file (so the environment wins) — and validated strictly. Anything
+missing or malformed stops start-up with one message naming the setting (``InvalidBillectaApiConfig`` for
+the Billecta part). In production mode (``BILLECTA_SYNC_ENV``, the default) the development keys, short
+keys, http:// URLs and a missing Lime webhook secret or Flower login are refused too
+(``billecta_sync.settings_production``). Secrets are held in ``Secret`` values whose ``repr`` never shows
+them, so they cannot leak into logs by accident.
 """
 
 from __future__ import annotations
@@ -11,11 +15,23 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, cast
 from urllib.parse import urlparse
 
 import yaml
+from pydantic import (
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails, PydanticKnownError, PydanticUndefined
+from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
+from billecta_sync import settings_production as production
 from billecta_sync.mappings import FieldMappings, MappingError
 
 DEFAULT_PREFIX = "/limepkg-billecta-integration"
@@ -30,27 +46,16 @@ class InvalidBillectaApiConfig(ConfigError):
     """The Billecta API settings (base URL or Authorization value) are missing or malformed."""
 
 
-class Secret:
+class Secret(SecretStr):
     """A string that does not show itself in ``repr``/``str`` (and therefore not in logs)."""
 
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
     def get(self) -> str:
-        return self._value
+        return self.get_secret_value()
 
     def __repr__(self) -> str:
         return "Secret('***')"
 
     __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
 
 
 @dataclass(frozen=True)
@@ -119,6 +124,12 @@ class WorkerSettings:
 
 
 @dataclass(frozen=True)
+class FlowerSettings:
+    # user:password logins Flower accepts (``--basic-auth``); two during a password change.
+    basic_auth: tuple[Secret, ...] = ()
+
+
+@dataclass(frozen=True)
 class Settings:
     billecta: BillectaSettings
     lime: LimeSettings
@@ -130,56 +141,372 @@ class Settings:
     embedded_redis: bool = True  # start a private Redis server when none answers at redis_url
     log_level: str = "INFO"
     source: str = "environment"
+    environment: str = production.PRODUCTION
+    flower: FlowerSettings = field(default_factory=FlowerSettings)
+
+    @property
+    def production(self) -> bool:
+        return self.environment == production.PRODUCTION
 
     def api_keys(self, scope: str) -> tuple[Secret, ...]:
         return tuple(self.gateway.api_keys.get(scope, ()))
 
 
+# -- the input model: one field per setting ------------------------------------------------------------
+def _setting(env: str, path: str, text: str, default: Any = PydanticUndefined, **constraints: Any) -> Any:
+    """A field read from environment variable ``env`` or ``path`` in the YAML file ("-": environment only)."""
+    return Field(default, validation_alias=env, description=text, json_schema_extra={"yaml": path}, **constraints)
+
+
+def _list(value: Any) -> Any:
+    """A comma-separated string (environment) or a YAML list, blanks dropped."""
+    if value is None:
+        return ()
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        raise ValueError("must be a list")
+    return tuple(s for s in (str(item).strip() for item in items) if s)
+
+
+def _logins(value: Any) -> Any:
+    """Flower's own list: split on commas as Flower splits FLOWER_BASIC_AUTH, so nothing may pad them."""
+    if isinstance(value, str):
+        value = value.strip().split(",") if value.strip() else []
+    if not isinstance(value, list | tuple):
+        raise ValueError("must be a list")
+    for login in value:
+        user, _, password = str(login).partition(":")
+        if not user or not password or str(login) != str(login).strip():
+            raise ValueError(": every login must be user:password, logins separated by commas without spaces")
+    return tuple(str(login) for login in value)
+
+
+_Secrets = Annotated[tuple[Secret, ...], NoDecode, BeforeValidator(_list)]
+_Logins = Annotated[tuple[Secret, ...], NoDecode, BeforeValidator(_logins)]
+_LogLevel = Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"],
+                      BeforeValidator(lambda v: v.strip().upper() if isinstance(v, str) else v)]
+_Environment = Annotated[Literal["production", "development"],
+                         BeforeValidator(lambda v: v.strip().lower() if isinstance(v, str) else v)]
+# The settings' defaults are those of the classes they end up in (which tests and clients build directly).
+_B, _L, _G, _W = BillectaSettings, LimeSettings, GatewaySettings, WorkerSettings
+
+
+def _production(info: ValidationInfo) -> bool:
+    # The mode is the first field, so it is known here; when it is itself invalid, that error is reported first.
+    return info.data.get("environment", production.PRODUCTION) == production.PRODUCTION
+
+
+def _missing() -> PydanticKnownError:
+    return PydanticKnownError("missing")
+
+
+class _SettingsInput(BaseSettings):
+    """Every setting as read, before it becomes the ``Settings`` the rest of the service uses."""
+
+    model_config = SettingsConfigDict(case_sensitive=True, env_ignore_empty=True, extra="ignore",
+                                      str_strip_whitespace=True, coerce_numbers_to_str=True, allow_inf_nan=False)
+
+    environment: _Environment = _setting(
+        "BILLECTA_SYNC_ENV", "-",
+        "production (default) or development; production refuses the development keys and passwords, keys "
+        "shorter than 32 bytes, http:// URLs for Billecta and Lime, an empty LIME_WEBHOOK_SECRET and an empty "
+        "FLOWER_BASIC_AUTH (environment only: a config file cannot switch the checks off)",
+        production.PRODUCTION)
+    billecta_api_base_url: str = _setting(
+        "BILLECTA_API_BASE_URL", "billecta.api.base_url",
+        "Billecta API base URL, e.g. https://apitest.billecta.com/v1 (https in production)")
+    billecta_api_authentication: Secret = _setting(
+        "BILLECTA_API_AUTHENTICATION", "billecta.api.authentication",
+        "full Authorization header value: 'Basic <b64>' or 'SecureToken <b64>' (secret)")
+    billecta_api_timeout_s: float = _setting(
+        "BILLECTA_API_TIMEOUT_S", "billecta.api.timeout_s", "HTTP timeout for Billecta calls (default 30)",
+        _B.timeout_s, ge=0.1)
+    billecta_api_rate_limit_requests: int = _setting(
+        "BILLECTA_API_RATE_LIMIT_REQUESTS", "billecta.api.rate_limit_requests",
+        "Billecta requests allowed per period, shared by all workers through Redis (default 6000; Billecta "
+        "publishes no limit)", _B.rate_limit_requests, ge=1)
+    billecta_api_rate_limit_period_s: float = _setting(
+        "BILLECTA_API_RATE_LIMIT_PERIOD_S", "billecta.api.rate_limit_period_s",
+        "length of that period in seconds (default 60)", _B.rate_limit_period_s, ge=1)
+    lime_base_url: str = _setting(
+        "LIME_BASE_URL", "lime.base_url", "Lime REST base URL ending in /api/v1/ (https in production)")
+    lime_api_key: Secret = _setting("LIME_API_KEY", "lime.api_key", "Lime API key sent as X-API-Key (secret)")
+    lime_webhook_secret: Secret | None = _setting(
+        "LIME_WEBHOOK_SECRET", "lime.webhook_secret",
+        "secret of the Lime webhook subscription (secret; required in production)", None, validate_default=True)
+    lime_rate_limit_requests: int = _setting(
+        "LIME_RATE_LIMIT_REQUESTS", "lime.rate_limit_requests", "Lime requests allowed per period (default 3000)",
+        _L.rate_limit_requests, ge=1)
+    lime_rate_limit_period_s: float = _setting(
+        "LIME_RATE_LIMIT_PERIOD_S", "lime.rate_limit_period_s", "length of that period in seconds (default 300)",
+        _L.rate_limit_period_s, ge=1)
+    gateway_prefix: str = _setting(
+        "GATEWAY_PREFIX", "gateway.prefix", f"URL prefix of the gateway's endpoints (default {DEFAULT_PREFIX})",
+        _G.prefix)
+    gateway_api_keys_webhook: _Secrets = _setting(
+        "GATEWAY_API_KEYS_WEBHOOK", "gateway.api_keys.webhook",
+        "comma-separated keys accepted on the Billecta webhook receiver (secret; at least 32 bytes each in "
+        "production; two during a key change)")
+    gateway_api_keys_commands: _Secrets = _setting(
+        "GATEWAY_API_KEYS_COMMANDS", "gateway.api_keys.commands",
+        "comma-separated keys for Lime commands (secret; at least 32 bytes each in production)")
+    gateway_api_keys_operator: _Secrets = _setting(
+        "GATEWAY_API_KEYS_OPERATOR", "gateway.api_keys.operator",
+        "comma-separated keys for operator endpoints (secret; at least 32 bytes each in production)")
+    gateway_api_key_header: str = _setting(
+        "GATEWAY_API_KEY_HEADER", "gateway.api_key_header", "header carrying the key (default X-API-Key)",
+        _G.api_key_header, min_length=1)
+    gateway_max_body_bytes: int = _setting(
+        "GATEWAY_MAX_BODY_BYTES", "gateway.max_body_bytes", "largest accepted request body (default 1 MiB)",
+        _G.max_body_bytes, ge=1024)
+    gateway_command_wait_s: float = _setting(
+        "GATEWAY_COMMAND_WAIT_S", "gateway.command_wait_s", "how long a command waits for its answer (default 5)",
+        _G.command_wait_s, ge=0)
+    database_url: str = _setting(
+        "DATABASE_URL", "database.url",
+        "SQLAlchemy URL of the service database (default sqlite:///var/billecta-sync.db)",
+        "sqlite:///var/billecta-sync.db")
+    redis_url: str = _setting(
+        "REDIS_URL", "redis.url", "Redis URL for the Celery broker and locks (default redis://127.0.0.1:6379/0)",
+        "redis://127.0.0.1:6379/0")
+    redis_embedded: bool = _setting(
+        "REDIS_EMBEDDED", "redis.embedded", "start a private Redis when none answers (default true; 'run' only)",
+        True)
+    worker_max_retries: int = _setting(
+        "WORKER_MAX_RETRIES", "worker.max_retries", "retries before a task is dead-lettered (default 8)",
+        _W.max_retries, ge=0)
+    worker_retry_backoff_max_s: int = _setting(
+        "WORKER_RETRY_BACKOFF_MAX_S", "worker.retry_backoff_max_s", "cap of the exponential backoff (default 600)",
+        _W.retry_backoff_max_s, ge=1)
+    worker_visibility_timeout_s: int = _setting(
+        "WORKER_VISIBILITY_TIMEOUT_S", "worker.visibility_timeout_s", "Redis visibility timeout (default 3600)",
+        _W.visibility_timeout_s, ge=10)
+    worker_task_soft_time_limit_s: int = _setting(
+        "WORKER_TASK_SOFT_TIME_LIMIT_S", "worker.task_soft_time_limit_s",
+        "a task is interrupted (and retried) after this long (default 120)", _W.task_soft_time_limit_s, ge=5)
+    worker_task_time_limit_s: int = _setting(
+        "WORKER_TASK_TIME_LIMIT_S", "worker.task_time_limit_s",
+        "a task's process is killed after this long (default 150); the per-object locks a dead worker held "
+        "expire after this long too, and a webhook row it had claimed is free again 15 s later",
+        _W.task_time_limit_s, ge=10)
+    worker_sweep_interval_s: int = _setting(
+        "WORKER_SWEEP_INTERVAL_S", "worker.sweep_interval_s",
+        "how often the sweeper re-publishes rows that never reached a worker (default 60; rows waiting "
+        "twice that long are re-published)", _W.sweep_interval_s, ge=5)
+    log_level: _LogLevel = _setting("LOG_LEVEL", "log_level", "DEBUG, INFO, WARNING or ERROR (default INFO)", "INFO")
+    retention_days: int = _setting(
+        "RETENTION_DAYS", "worker.retention_days",
+        "days finished inbox rows and monitor batches/logs are kept before the nightly clean-up (default 90)",
+        _W.retention_days, ge=1)
+    flower_basic_auth: _Logins = _setting(
+        "FLOWER_BASIC_AUTH", "flower.basic_auth",
+        "Flower's login as user:password, comma-separated for two during a password change; Flower itself "
+        "reads this variable too (secret; required in production)", (), validate_default=True)
+
+    # -- checks of single settings (the name is put in front of each message) -----------------------------
+    @field_validator("billecta_api_base_url", "lime_base_url")
+    @classmethod
+    def _url(cls, value: str, info: ValidationInfo) -> str:
+        parsed = urlparse(value)
+        if parsed.scheme not in {"http", "https"} or not parsed.netloc:
+            raise ValueError(f"must be an http(s) URL, got {value!r}")
+        if _production(info):
+            production.require_https(value)
+        return value
+
+    @field_validator("billecta_api_authentication")
+    @classmethod
+    def _authorization(cls, value: Secret, info: ValidationInfo) -> Secret:
+        scheme, _, token = value.get().partition(" ")
+        if scheme not in {"Basic", "SecureToken"} or not token.strip():
+            raise ValueError("must be the full Authorization header value, 'Basic <base64>' or 'SecureToken <base64>'")
+        if _production(info):
+            production.refuse_development_value(value.get(), "token")
+        return value
+
+    @field_validator("lime_api_key")
+    @classmethod
+    def _lime_key(cls, value: Secret, info: ValidationInfo) -> Secret:
+        if not value.get():
+            raise _missing()
+        if _production(info):
+            production.refuse_development_value(value.get(), "key")
+        return value
+
+    @field_validator("lime_webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: Secret | None, info: ValidationInfo) -> Secret | None:
+        secret = value if value is not None and value.get() else None
+        if _production(info):
+            if secret is None:
+                raise _missing()
+            production.refuse_development_value(secret.get(), "secret")
+        return secret
+
+    @field_validator("gateway_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if value and (not value.startswith("/") or value.endswith("/")):
+            raise ValueError(f"must start with '/' and not end with one, got {value!r}")
+        return value
+
+    @field_validator("gateway_api_keys_webhook", "gateway_api_keys_commands", "gateway_api_keys_operator")
+    @classmethod
+    def _keys(cls, value: tuple[Secret, ...], info: ValidationInfo) -> tuple[Secret, ...]:
+        if not value:
+            raise _missing()
+        keys = [key.get() for key in value]
+        if any(len(key) < 8 for key in keys):
+            raise ValueError(": every key must be at least 8 characters")
+        if _production(info):
+            production.check_api_keys(keys)
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database(cls, value: str, info: ValidationInfo) -> str:
+        if "://" not in value:
+            raise ValueError(f"must be an SQLAlchemy URL, got {value!r}")
+        if _production(info):
+            production.check_database_password(value)
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"must be a redis:// URL, got {value!r}")
+        return value
+
+    @field_validator("flower_basic_auth")
+    @classmethod
+    def _flower(cls, value: tuple[Secret, ...], info: ValidationInfo) -> tuple[Secret, ...]:
+        logins = [login.get() for login in value]
+        if _production(info):
+            if not logins:
+                raise _missing()
+            production.check_flower_logins(logins)
+        return value
+
+    # -- checks across settings ------------------------------------------------------------------------
+    @model_validator(mode="after")
+    def _time_limits(self) -> _SettingsInput:
+        soft, hard = self.worker_task_soft_time_limit_s, self.worker_task_time_limit_s
+        if soft >= hard:
+            raise ValueError(
+                "setting WORKER_TASK_SOFT_TIME_LIMIT_S must be below WORKER_TASK_TIME_LIMIT_S "
+                f"({soft} >= {hard}): the soft limit lets a task record its failure before the hard limit kills it"
+            )
+        if self.worker_visibility_timeout_s <= self.worker_retry_backoff_max_s + hard:
+            raise ValueError(
+                "setting WORKER_VISIBILITY_TIMEOUT_S must exceed WORKER_RETRY_BACKOFF_MAX_S plus the task time limit "
+                f"({self.worker_retry_backoff_max_s + hard} s), or Redis redelivers waiting retries"
+            )
+        return self
+
+    def to_settings(self, mappings: FieldMappings, source: str) -> Settings:
+        return Settings(
+            billecta=BillectaSettings(
+                base_url=self.billecta_api_base_url.rstrip("/"),
+                authentication=self.billecta_api_authentication,
+                timeout_s=self.billecta_api_timeout_s,
+                rate_limit_requests=self.billecta_api_rate_limit_requests,
+                rate_limit_period_s=self.billecta_api_rate_limit_period_s,
+            ),
+            lime=LimeSettings(
+                base_url=self.lime_base_url.rstrip("/") + "/",
+                api_key=self.lime_api_key,
+                webhook_secret=self.lime_webhook_secret,
+                rate_limit_requests=self.lime_rate_limit_requests,
+                rate_limit_period_s=self.lime_rate_limit_period_s,
+            ),
+            gateway=GatewaySettings(
+                prefix=self.gateway_prefix,
+                api_keys={scope: getattr(self, f"gateway_api_keys_{scope}") for scope in SCOPES},
+                api_key_header=self.gateway_api_key_header,
+                max_body_bytes=self.gateway_max_body_bytes,
+                command_wait_s=self.gateway_command_wait_s,
+            ),
+            worker=WorkerSettings(
+                max_retries=self.worker_max_retries,
+                retry_backoff_max_s=self.worker_retry_backoff_max_s,
+                visibility_timeout_s=self.worker_visibility_timeout_s,
+                retention_days=self.retention_days,
+                task_soft_time_limit_s=self.worker_task_soft_time_limit_s,
+                task_time_limit_s=self.worker_task_time_limit_s,
+                sweep_interval_s=self.worker_sweep_interval_s,
+            ),
+            database_url=self.database_url,
+            redis_url=self.redis_url,
+            mappings=mappings,
+            embedded_redis=self.redis_embedded,
+            log_level=self.log_level,
+            source=source,
+            environment=self.environment,
+            flower=FlowerSettings(basic_auth=self.flower_basic_auth),
+        )
+
+
+def _yaml_path(env_name: str) -> str:
+    extra = cast(dict[str, str], _SettingsInput.model_fields[_FIELD_OF[env_name]].json_schema_extra)
+    return extra["yaml"]
+
+
+_FIELD_OF: dict[str, str] = {str(f.validation_alias): name for name, f in _SettingsInput.model_fields.items()}
+_ENV_OF = {name: env for env, name in _FIELD_OF.items()}
+_BILLECTA_API = {"BILLECTA_API_BASE_URL", "BILLECTA_API_AUTHENTICATION"}
+_WHY_NEEDED = {
+    **{f"GATEWAY_API_KEYS_{scope.upper()}": ": at least one key is needed" for scope in SCOPES},
+    # Required in production only:
+    "LIME_WEBHOOK_SECRET": ": production checks the signature of every Lime webhook with it "
+                           "(set BILLECTA_SYNC_ENV=development for a local stack)",
+    "FLOWER_BASIC_AUTH": ": production runs Flower only behind basic auth, e.g. FLOWER_BASIC_AUTH=ops:<password> "
+                         "(set BILLECTA_SYNC_ENV=development for a local stack)",
+}
+
 # (environment variable, path in the YAML file, description) for every setting; docs are generated from it.
 ENV_SETTINGS: tuple[tuple[str, str, str], ...] = (
     ("BILLECTA_SYNC_CONFIG", "-", "path of the YAML config file (optional)"),
-    ("BILLECTA_API_BASE_URL", "billecta.api.base_url", "Billecta API base URL, e.g. https://apitest.billecta.com/v1"),
-    ("BILLECTA_API_AUTHENTICATION", "billecta.api.authentication",
-     "full Authorization header value: 'Basic <b64>' or 'SecureToken <b64>' (secret)"),
-    ("BILLECTA_API_TIMEOUT_S", "billecta.api.timeout_s", "HTTP timeout for Billecta calls (default 30)"),
-    ("BILLECTA_API_RATE_LIMIT_REQUESTS", "billecta.api.rate_limit_requests",
-     "Billecta requests allowed per period, shared by all workers (default 6000)"),
-    ("BILLECTA_API_RATE_LIMIT_PERIOD_S", "billecta.api.rate_limit_period_s",
-     "length of that period in seconds (default 60)"),
-    ("LIME_BASE_URL", "lime.base_url", "Lime REST base URL ending in /api/v1/"),
-    ("LIME_API_KEY", "lime.api_key", "Lime API key sent as X-API-Key (secret)"),
-    ("LIME_WEBHOOK_SECRET", "lime.webhook_secret", "secret of the Lime webhook subscription (secret)"),
-    ("LIME_RATE_LIMIT_REQUESTS", "lime.rate_limit_requests", "Lime requests allowed per period (default 3000)"),
-    ("LIME_RATE_LIMIT_PERIOD_S", "lime.rate_limit_period_s", "length of that period in seconds (default 300)"),
-    ("GATEWAY_PREFIX", "gateway.prefix", f"URL prefix of the gateway's endpoints (default {DEFAULT_PREFIX})"),
-    ("GATEWAY_API_KEYS_WEBHOOK", "gateway.api_keys.webhook",
-     "comma-separated keys accepted on the Billecta webhook receiver (secret)"),
-    ("GATEWAY_API_KEYS_COMMANDS", "gateway.api_keys.commands", "comma-separated keys for Lime commands (secret)"),
-    ("GATEWAY_API_KEYS_OPERATOR", "gateway.api_keys.operator", "comma-separated keys for operator endpoints (secret)"),
-    ("GATEWAY_API_KEY_HEADER", "gateway.api_key_header", "header carrying the key (default X-API-Key)"),
-    ("GATEWAY_MAX_BODY_BYTES", "gateway.max_body_bytes", "largest accepted request body (default 1 MiB)"),
-    ("GATEWAY_COMMAND_WAIT_S", "gateway.command_wait_s", "how long a command waits for its answer (default 5)"),
-    ("DATABASE_URL", "database.url", "SQLAlchemy URL of the service database (default sqlite:///var/billecta-sync.db)"),
-    ("REDIS_URL", "redis.url", "Redis URL for the Celery broker and locks (default redis://127.0.0.1:6379/0)"),
-    ("REDIS_EMBEDDED", "redis.embedded", "start a private Redis when none answers (default true; 'run' only)"),
-    ("WORKER_MAX_RETRIES", "worker.max_retries", "retries before a task is dead-lettered (default 8)"),
-    ("WORKER_RETRY_BACKOFF_MAX_S", "worker.retry_backoff_max_s", "cap of the exponential backoff (default 600)"),
-    ("WORKER_VISIBILITY_TIMEOUT_S", "worker.visibility_timeout_s", "Redis visibility timeout (default 3600)"),
-    ("WORKER_TASK_SOFT_TIME_LIMIT_S", "worker.task_soft_time_limit_s",
-     "a task is interrupted (and retried) after this long (default 120)"),
-    ("WORKER_TASK_TIME_LIMIT_S", "worker.task_time_limit_s",
-     "a task's process is killed after this long (default 150); the per-object locks a dead worker held "
-     "expire after this long too, and a webhook row it had claimed is free again 15 s later"),
-    ("WORKER_SWEEP_INTERVAL_S", "worker.sweep_interval_s",
-     "how often the sweeper re-publishes rows that never reached a worker (default 60; rows waiting "
-     "twice that long are re-published)"),
-    ("LOG_LEVEL", "log_level", "DEBUG, INFO, WARNING or ERROR (default INFO)"),
-    ("RETENTION_DAYS", "worker.retention_days",
-     "days finished inbox rows and monitor batches/logs are kept before the nightly clean-up (default 90)"),
+    *((env, _yaml_path(env), str(_SettingsInput.model_fields[name].description)) for env, name in _FIELD_OF.items()),
 )
 
 
+# -- sources ---------------------------------------------------------------------------------------------
+class _EnvironmentSource(EnvSettingsSource):
+    """pydantic-settings' environment source over a given mapping (``os.environ`` unless a test passes one);
+    an empty or blank variable counts as unset."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {name: value for name, value in self._environ.items() if value.strip()}
+
+
+class _ConfigFileSource(PydanticBaseSettingsSource):
+    """The YAML file's values, each found at its setting's path."""
+
+    def __init__(self, settings_cls: type[BaseSettings], data: Mapping[str, Any]) -> None:
+        super().__init__(settings_cls)
+        self.data = data
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        extra = cast(dict[str, str], field.json_schema_extra)
+        return _dig(self.data, extra["yaml"]), str(field.validation_alias), False
+
+    def __call__(self) -> dict[str, Any]:
+        found = {}
+        for name, info in self.settings_cls.model_fields.items():
+            value, key, _ = self.get_field_value(info, name)
+            if value is not None:
+                found[key] = value
+        return found
+
+
 def _dig(data: Mapping[str, Any], dotted: str) -> Any:
+    if dotted == "-":
+        return None
     node: Any = data
     for part in dotted.split("."):
         if not isinstance(node, Mapping) or part not in node:
@@ -188,198 +515,94 @@ def _dig(data: Mapping[str, Any], dotted: str) -> Any:
     return node
 
 
-class _Reader:
-    def __init__(self, data: Mapping[str, Any], env: Mapping[str, str]) -> None:
-        self.data = data
-        self.env = env
-
-    def raw(self, env_name: str, path: str) -> tuple[Any, str]:
-        if env_name in self.env and self.env[env_name] != "":
-            return self.env[env_name], env_name
-        return _dig(self.data, path), path
-
-    def text(self, env_name: str, path: str, default: str | None = None, *, error: type[ConfigError] = ConfigError,
-             required: bool = False) -> str | None:
-        value, where = self.raw(env_name, path)
-        if value is None:
-            if required:
-                raise error(f"missing setting {env_name} (or '{path}' in the config file)")
-            return default
-        if not isinstance(value, str | int | float):
-            raise error(f"setting {where} must be a string")
-        return str(value).strip()
-
-    def number(self, env_name: str, path: str, default: float, kind: type = float, minimum: float = 0) -> Any:
-        value, where = self.raw(env_name, path)
-        if value is None:
-            return kind(default)
-        try:
-            number = kind(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"setting {where} must be a {kind.__name__}, got {value!r}") from None
-        if number < minimum:
-            raise ConfigError(f"setting {where} must be at least {minimum}, got {number}")
-        return number
-
-    def flag(self, env_name: str, path: str, default: bool) -> bool:
-        value, where = self.raw(env_name, path)
-        if value is None:
-            return default
-        if isinstance(value, bool):
-            return value
-        lowered = str(value).strip().lower()
-        if lowered in {"1", "true", "yes", "on"}:
-            return True
-        if lowered in {"0", "false", "no", "off"}:
-            return False
-        raise ConfigError(f"setting {where} must be true or false, got {value!r}")
-
-    def keys(self, env_name: str, path: str) -> tuple[Secret, ...]:
-        value, where = self.raw(env_name, path)
-        if value is None:
-            return ()
-        items = value.split(",") if isinstance(value, str) else value
-        if not isinstance(items, list | tuple):
-            raise ConfigError(f"setting {where} must be a list of keys")
-        keys = tuple(Secret(str(k).strip()) for k in items if str(k).strip())
-        for key in keys:
-            if len(key.get()) < 8:
-                raise ConfigError(f"setting {where}: every key must be at least 8 characters")
-        return keys
+_FILE_PATHS = {path for _env, path, _text in ENV_SETTINGS if path != "-"} | {"mappings"}
 
 
-def _check_url(value: str, name: str, error: type[ConfigError] = ConfigError) -> str:
-    parsed = urlparse(value)
-    if parsed.scheme not in {"http", "https"} or not parsed.netloc:
-        raise error(f"setting {name} must be an http(s) URL, got {value!r}")
-    return value
+def _unknown_keys(data: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Paths in the file that name no setting (typos would otherwise be ignored without a word)."""
+    unknown = []
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if path in _FILE_PATHS:
+            continue
+        if isinstance(value, Mapping) and any(p.startswith(f"{path}.") for p in _FILE_PATHS):
+            unknown += _unknown_keys(value, f"{path}.")
+        else:
+            unknown.append(path)
+    return unknown
+
+
+def _read_config_file(path: str | os.PathLike[str]) -> Mapping[str, Any]:
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"config file {file} (BILLECTA_SYNC_CONFIG) does not exist")
+    try:
+        loaded = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {file} is not valid YAML: {exc}") from None
+    if not isinstance(loaded, Mapping):
+        raise ConfigError(f"config file {file} must hold a mapping at the top level")
+    unknown = _unknown_keys(loaded)
+    if unknown:
+        raise ConfigError(f"config file {file} has unknown settings {unknown}; `billecta-sync config env` lists "
+                          "every setting and its path")
+    return loaded
+
+
+_EXPECTED = {
+    "int_parsing": "an integer", "int_type": "an integer", "int_from_float": "an integer",
+    "float_parsing": "a number", "float_type": "a number", "finite_number": "a finite number",
+    "bool_parsing": "true or false", "bool_type": "true or false",
+}
+
+
+def _config_error(error: ErrorDetails, from_environment: Mapping[str, Any]) -> ConfigError:
+    """The first validation error as the one message start-up stops with."""
+    context = error.get("ctx") or {}
+    if not error["loc"]:  # a check across settings: its message names them
+        return ConfigError(str(context.get("error", error["msg"])))
+    env = str(error["loc"][0])
+    env = _ENV_OF.get(env, env)  # a default that was validated is located by its field's name
+    kind = InvalidBillectaApiConfig if env in _BILLECTA_API else ConfigError
+    path = _yaml_path(env)
+    if error["type"] == "missing":
+        where = f" (or '{path}' in the config file)" if path != "-" else ""
+        return kind(f"missing setting {env}{where}{_WHY_NEEDED.get(env, '')}")
+    name = env if env in from_environment or path == "-" else f"{env} ('{path}' in the config file)"
+    value = error.get("input")
+    kind_of_error = error["type"]
+    if kind_of_error == "value_error":
+        text = str(context.get("error", error["msg"]))
+    elif kind_of_error in _EXPECTED:
+        text = f"must be {_EXPECTED[kind_of_error]}, got {value!r}"
+    elif kind_of_error in {"greater_than_equal", "greater_than"}:
+        text = f"must be at least {context.get('ge', context.get('gt'))}, got {value}"
+    elif kind_of_error == "literal_error":
+        text = f"must be {context.get('expected')}, got {value!r}"
+    elif kind_of_error == "string_type":
+        text = "must be a string"
+    elif kind_of_error == "string_too_short":
+        text = "must not be empty"
+    else:
+        text = f"is not valid: {error['msg']}"
+    return kind(f"setting {name}{'' if text.startswith(':') else ' '}{text}")
 
 
 def load_settings(env: Mapping[str, str] | None = None, config_file: str | os.PathLike[str] | None = None) -> Settings:
     """Read and check every setting; raise ``ConfigError`` naming the first bad one."""
-    env = dict(os.environ if env is None else env)
-    path = config_file or env.get("BILLECTA_SYNC_CONFIG")
-    data: Mapping[str, Any] = {}
-    source = "environment"
-    if path:
-        file = Path(path)
-        if not file.is_file():
-            raise ConfigError(f"config file {file} (BILLECTA_SYNC_CONFIG) does not exist")
-        try:
-            loaded = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {file} is not valid YAML: {exc}") from None
-        if not isinstance(loaded, Mapping):
-            raise ConfigError(f"config file {file} must hold a mapping at the top level")
-        data = loaded
-        source = f"{file} + environment"
-    r = _Reader(data, env)
-
-    base_url = r.text("BILLECTA_API_BASE_URL", "billecta.api.base_url", error=InvalidBillectaApiConfig, required=True)
-    assert base_url is not None
-    _check_url(base_url, "BILLECTA_API_BASE_URL", InvalidBillectaApiConfig)
-    auth = r.text("BILLECTA_API_AUTHENTICATION", "billecta.api.authentication",
-                  error=InvalidBillectaApiConfig, required=True)
-    assert auth is not None
-    scheme, _, token = auth.partition(" ")
-    if scheme not in {"Basic", "SecureToken"} or not token.strip():
-        raise InvalidBillectaApiConfig(
-            "setting BILLECTA_API_AUTHENTICATION must be the full Authorization header value, "
-            "'Basic <base64>' or 'SecureToken <base64>'"
-        )
-    billecta = BillectaSettings(
-        base_url=base_url.rstrip("/"),
-        authentication=Secret(auth),
-        timeout_s=r.number("BILLECTA_API_TIMEOUT_S", "billecta.api.timeout_s", 30.0, minimum=0.1),
-        rate_limit_requests=r.number("BILLECTA_API_RATE_LIMIT_REQUESTS", "billecta.api.rate_limit_requests",
-                                     6000, int, 1),
-        rate_limit_period_s=r.number("BILLECTA_API_RATE_LIMIT_PERIOD_S", "billecta.api.rate_limit_period_s",
-                                     60.0, minimum=1),
-    )
-
-    lime_url = r.text("LIME_BASE_URL", "lime.base_url", required=True)
-    assert lime_url is not None
-    _check_url(lime_url, "LIME_BASE_URL")
-    lime_key = r.text("LIME_API_KEY", "lime.api_key", required=True)
-    assert lime_key is not None
-    secret = r.text("LIME_WEBHOOK_SECRET", "lime.webhook_secret")
-    lime = LimeSettings(
-        base_url=lime_url.rstrip("/") + "/",
-        api_key=Secret(lime_key),
-        webhook_secret=Secret(secret) if secret else None,
-        rate_limit_requests=r.number("LIME_RATE_LIMIT_REQUESTS", "lime.rate_limit_requests", 3000, int, 1),
-        rate_limit_period_s=r.number("LIME_RATE_LIMIT_PERIOD_S", "lime.rate_limit_period_s", 300.0, minimum=1),
-    )
-
-    prefix = r.text("GATEWAY_PREFIX", "gateway.prefix", DEFAULT_PREFIX) or ""
-    if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
-        raise ConfigError(f"setting GATEWAY_PREFIX must start with '/' and not end with one, got {prefix!r}")
-    api_keys = {
-        scope: r.keys(f"GATEWAY_API_KEYS_{scope.upper()}", f"gateway.api_keys.{scope}") for scope in SCOPES
-    }
-    for scope, keys in api_keys.items():
-        if not keys:
-            raise ConfigError(
-                f"missing setting GATEWAY_API_KEYS_{scope.upper()} (or 'gateway.api_keys.{scope}'): "
-                "at least one key is needed"
-            )
-    gateway = GatewaySettings(
-        prefix=prefix,
-        api_keys=api_keys,
-        api_key_header=r.text("GATEWAY_API_KEY_HEADER", "gateway.api_key_header", "X-API-Key") or "X-API-Key",
-        max_body_bytes=r.number("GATEWAY_MAX_BODY_BYTES", "gateway.max_body_bytes", 1_048_576, int, 1024),
-        command_wait_s=r.number("GATEWAY_COMMAND_WAIT_S", "gateway.command_wait_s", 5.0),
-    )
-
-    worker = WorkerSettings(
-        max_retries=r.number("WORKER_MAX_RETRIES", "worker.max_retries", 8, int, 0),
-        retry_backoff_max_s=r.number("WORKER_RETRY_BACKOFF_MAX_S", "worker.retry_backoff_max_s", 600, int, 1),
-        visibility_timeout_s=r.number("WORKER_VISIBILITY_TIMEOUT_S", "worker.visibility_timeout_s", 3600, int, 10),
-        retention_days=r.number("RETENTION_DAYS", "worker.retention_days", 90, int, 1),
-        task_soft_time_limit_s=r.number("WORKER_TASK_SOFT_TIME_LIMIT_S", "worker.task_soft_time_limit_s", 120, int, 5),
-        task_time_limit_s=r.number("WORKER_TASK_TIME_LIMIT_S", "worker.task_time_limit_s", 150, int, 10),
-        sweep_interval_s=r.number("WORKER_SWEEP_INTERVAL_S", "worker.sweep_interval_s", 60, int, 5),
-    )
-    if worker.task_soft_time_limit_s >= worker.task_time_limit_s:
-        raise ConfigError(
-            "setting WORKER_TASK_SOFT_TIME_LIMIT_S must be below WORKER_TASK_TIME_LIMIT_S "
-            f"({worker.task_soft_time_limit_s} >= {worker.task_time_limit_s}): the soft limit lets a task "
-            "record its failure before the hard limit kills it"
-        )
-    if worker.visibility_timeout_s <= worker.retry_backoff_max_s + worker.task_time_limit_s:
-        raise ConfigError(
-            "setting WORKER_VISIBILITY_TIMEOUT_S must exceed WORKER_RETRY_BACKOFF_MAX_S plus the task time limit "
-            f"({worker.retry_backoff_max_s + worker.task_time_limit_s} s), or Redis redelivers waiting retries"
-        )
-
-    database_url = r.text("DATABASE_URL", "database.url", "sqlite:///var/billecta-sync.db") or ""
-    if "://" not in database_url:
-        raise ConfigError(f"setting DATABASE_URL must be an SQLAlchemy URL, got {database_url!r}")
-    redis_url = r.text("REDIS_URL", "redis.url", "redis://127.0.0.1:6379/0") or ""
-    if not redis_url.startswith(("redis://", "rediss://", "unix://")):
-        raise ConfigError(f"setting REDIS_URL must be a redis:// URL, got {redis_url!r}")
-
+    environ = dict(os.environ if env is None else env)
+    path = config_file or environ.get("BILLECTA_SYNC_CONFIG")
+    data: Mapping[str, Any] = _read_config_file(path) if path else {}
+    environment = _EnvironmentSource(_SettingsInput, environ)
+    try:
+        read = _SettingsInput(_build_sources=((environment, _ConfigFileSource(_SettingsInput, data)), {}))
+    except ValidationError as exc:
+        raise _config_error(exc.errors()[0], environment.env_vars) from None
     try:
         mappings = FieldMappings.build(_dig(data, "mappings"))
     except MappingError as exc:
         raise ConfigError(f"setting mappings: {exc}") from None
-
-    log_level = (r.text("LOG_LEVEL", "log_level", "INFO") or "INFO").upper()
-    if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
-        raise ConfigError(f"setting LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
-
-    return Settings(
-        billecta=billecta,
-        lime=lime,
-        gateway=gateway,
-        worker=worker,
-        database_url=database_url,
-        redis_url=redis_url,
-        mappings=mappings,
-        embedded_redis=r.flag("REDIS_EMBEDDED", "redis.embedded", True),
-        log_level=log_level,
-        source=source,
-    )
+    return read.to_settings(mappings, f"{Path(path)} + environment" if path else "environment")
 
 
 _cached: Settings | None = None

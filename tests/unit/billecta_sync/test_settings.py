@@ -14,10 +14,13 @@ WEBHOOK_KEY = "webhook-key-1b2c3d"
 COMMANDS_KEY = "commands-key-4e5f6a"
 OPERATOR_KEY = "operator-key-7b8c9d"
 LIME_WEBHOOK_SECRET = "lime-hook-secret-0e1f"
+# These tests are about reading and checking settings; production mode's refusals have their own module.
+DEVELOPMENT = {"BILLECTA_SYNC_ENV": "development"}
 
 
 def complete_env(**overrides: str) -> dict[str, str]:
     env = {
+        **DEVELOPMENT,
         "BILLECTA_API_BASE_URL": "https://apitest.billecta.com/v1/",
         "BILLECTA_API_AUTHENTICATION": BILLECTA_AUTH,
         "LIME_BASE_URL": "https://acme.lime-crm.com/acme/api/v1",
@@ -124,7 +127,7 @@ def test_number_setting_that_is_not_a_number_is_named() -> None:
 def test_yaml_file_is_read(tmp_path: Path) -> None:
     path = write_yaml(tmp_path, MINIMAL_YAML + "worker:\n  max_retries: 3\nlog_level: debug\n")
 
-    settings = load_settings(env={}, config_file=path)
+    settings = load_settings(env=DEVELOPMENT, config_file=path)
 
     assert settings.billecta.base_url == "https://apitest.billecta.com/v1"
     assert settings.billecta.authentication.get() == BILLECTA_AUTH
@@ -138,8 +141,8 @@ def test_yaml_file_is_read(tmp_path: Path) -> None:
 def test_environment_overrides_the_yaml_file(tmp_path: Path) -> None:
     path = write_yaml(tmp_path, MINIMAL_YAML + "worker:\n  max_retries: 3\n")
 
-    settings = load_settings(env={"BILLECTA_SYNC_CONFIG": str(path), "LIME_API_KEY": "from-the-environment",
-                                  "WORKER_MAX_RETRIES": "5"})
+    settings = load_settings(env={**DEVELOPMENT, "BILLECTA_SYNC_CONFIG": str(path),
+                                  "LIME_API_KEY": "from-the-environment", "WORKER_MAX_RETRIES": "5"})
 
     assert settings.lime.api_key.get() == "from-the-environment"
     assert settings.worker.max_retries == 5
@@ -201,21 +204,21 @@ def test_visibility_timeout_is_checked_against_the_configured_time_limit() -> No
 def test_unknown_mapping_limetype_is_rejected_naming_it(tmp_path: Path) -> None:
     path = write_yaml(tmp_path, MINIMAL_YAML + "mappings:\n  customer:\n    limetype: kund\n")
     with pytest.raises(ConfigError, match="mappings") as raised:
-        load_settings(env={}, config_file=path)
+        load_settings(env=DEVELOPMENT, config_file=path)
     assert "'customer'" in str(raised.value)
 
 
 def test_unknown_mapping_property_is_rejected_naming_it(tmp_path: Path) -> None:
     path = write_yaml(tmp_path, MINIMAL_YAML + "mappings:\n  debtor:\n    properties: {shoesize: skostorlek}\n")
     with pytest.raises(ConfigError, match=r"mappings\.debtor\.properties") as raised:
-        load_settings(env={}, config_file=path)
+        load_settings(env=DEVELOPMENT, config_file=path)
     assert "'shoesize'" in str(raised.value)
 
 
 def test_unknown_key_in_a_mapping_is_rejected(tmp_path: Path) -> None:
     path = write_yaml(tmp_path, MINIMAL_YAML + "mappings:\n  debtor:\n    fields: {name: namn}\n")
     with pytest.raises(ConfigError, match=r"mappings\.debtor has unknown keys \['fields'\]"):
-        load_settings(env={}, config_file=path)
+        load_settings(env=DEVELOPMENT, config_file=path)
 
 
 def test_mapping_overrides_change_limetype_and_properties(tmp_path: Path) -> None:
@@ -226,7 +229,7 @@ def test_mapping_overrides_change_limetype_and_properties(tmp_path: Path) -> Non
         "    properties: {ssnregno: orgnumber, email: invoiceemail}\n"
     ))
 
-    mappings = load_settings(env={}, config_file=path).mappings
+    mappings = load_settings(env=DEVELOPMENT, config_file=path).mappings
 
     debtor = mappings["debtor"]
     assert debtor.limetype == "customer"
