@@ -23,8 +23,9 @@ run: $(STAMP) ## start the whole stack on the embedded default; Ctrl+C stops it
 demo: $(STAMP) ## run the order → invoice → webhook flow against `make run`
 	$(BIN)/billecta-sync demo
 
-test: $(STAMP) ## lint, then the whole suite (unit, integration, end-to-end)
+test: $(STAMP) ## lint, layer contracts, then the whole suite (unit, integration, end-to-end)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 test-fast: $(STAMP) ## unit tests only
@@ -32,6 +33,7 @@ test-fast: $(STAMP) ## unit tests only
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 bench: $(STAMP) ## benchmarks: print figures, assert nothing
 	$(BIN)/python -m bench

@@ -25,7 +25,7 @@ from bench.common import (
     ratio,
     say,
 )
-from billecta_sync import tasknames
+from billecta_sync import catalogue
 
 REDIS_INDEX = 10
 CONCURRENCY = 16
@@ -83,7 +83,7 @@ def run(quick: bool = False) -> list[SummaryRow]:
                              headers={"X-API-Key": stack.config.operator_key}, timeout=30).json()
         client = redis.Redis.from_url(stack.redis_url)
         try:
-            waiting = int(client.llen(tasknames.QUEUE_WEBHOOKS))
+            waiting = int(client.llen(catalogue.QUEUE_WEBHOOKS))
         finally:
             client.close()
 
@@ -104,7 +104,7 @@ def run(quick: bool = False) -> list[SummaryRow]:
     print(f"inbox rows persisted: {rows_stored} for {sent} requests sent to the gateway "
           f"({warm['gateway'].sent} warm-up + {gateway.sent} measured; {accepted} answered 2xx) -> {match}")
     print(f"inbox rows by status: {json.dumps(stats.get('counts', {}), sort_keys=True)}")
-    print(f"tasks waiting in Redis queue '{tasknames.QUEUE_WEBHOOKS}' (no worker ran): {waiting}\n", flush=True)
+    print(f"tasks waiting in Redis queue '{catalogue.QUEUE_WEBHOOKS}' (no worker ran): {waiting}\n", flush=True)
 
     return [
         SummaryRow("ingest", "gateway webhooks req/s", f"{gateway.rps:.0f}", f"{bare.rps:.0f} (bare)",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 
@@ -27,6 +28,13 @@ class Services:
     lime: LimeClient
     redis: redis.Redis
     pid: int
+    #: the task queue, for use-cases that start other jobs; set by the process that runs them (workers)
+    queue: Any | None = None
+
+    def task_queue(self) -> Any:
+        if self.queue is None:
+            raise RuntimeError("no task queue in this process: the worker sets Services.queue")
+        return self.queue
 
     @property
     def mappings(self) -> FieldMappings:

@@ -21,3 +21,28 @@ class ObjectBusy(TransientError):
 
 class RelatedObjectMissing(TransientError):
     """An event refers to something Lime does not have yet; park and retry rather than drop it."""
+
+
+class ObjectNotFound(PermanentError):
+    """The Lime object a request names does not exist, or has no Billecta twin to act on."""
+
+    status = 404
+    code = "not_found"
+
+
+class InvalidRequest(PermanentError):
+    """The request itself is wrong (a value out of range); nothing was sent."""
+
+    status = 400
+    code = "invalid_request"
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class ActionRefused(PermanentError):
+    """Billecta does not allow the action in the object's present state (or refused it)."""
+
+    status = 409
+    code = "refused"

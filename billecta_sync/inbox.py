@@ -240,4 +240,4 @@ def sources_of(db: Database, ids: Iterable[int]) -> dict[int, str]:
         return {}
     with db.session() as session:
         return dict(session.execute(select(WebhookInbox.id, WebhookInbox.source)
-                                    .where(WebhookInbox.id.in_(ids))).tuples().all())
+                                    .where(WebhookInbox.id.in_(ids))).all())

@@ -67,6 +67,7 @@ DEFAULT_MODEL: dict[str, dict[str, str]] = {
         "currencycode": "string", "isdisputed": "yesno", "ispaused": "yesno", "nexteventdate": "date",
         "creditinvoice": "->invoice", "reminderof": "->invoice", "reminderfee": "decimal",
         "autogirostatus": "option", "autogirostatusat": "string", "invoice_pdf": "file",
+        "invoice_sent_date": "date", "paid_date": "date", "invoice_balance": "decimal",
         "billecta_error_message": "text",
     },
     "invoicerow": {

@@ -158,8 +158,8 @@ def lime_group() -> None:
                    "/limepkg-billecta-integration/lime-webhook-receiver")
 def lime_subscribe(target_url: str) -> None:
     """Subscribe the gateway to the Lime events the change-driven sync needs (safe to run again)."""
+    from billecta_sync.inbound.lime_subscriptions import ensure_subscriptions
     from billecta_sync.lime import LimeClient
-    from billecta_sync.lime.subscriptions import ensure_subscriptions
 
     settings = _settings()
     if settings.lime.webhook_secret is None:
@@ -192,14 +192,14 @@ def inbox_stats() -> None:
 def inbox_replay(ids: tuple[int, ...], status: str | None, since: str | None, until: str | None,
                  dry_run: bool) -> None:
     """Process stored webhooks again (idempotent: replaying a processed row changes nothing twice)."""
-    from billecta_sync import inbox, tasknames
     from billecta_sync.db import Database
-    from workers.celery_app import make_celery
+    from billecta_sync.inbound import delivery
+    from taskqueue import CeleryTaskQueue, make_celery
 
     settings = _settings()
     database = Database(settings.database_url)
     try:
-        selected = inbox.select_for_replay(
+        selected = delivery.select_for_replay(
             database, ids=ids, status=status,
             since=datetime.fromisoformat(since) if since else None,
             until=datetime.fromisoformat(until) if until else None)
@@ -208,16 +208,72 @@ def inbox_replay(ids: tuple[int, ...], status: str | None, since: str | None, un
     if dry_run:
         click.echo(f"would replay {len(selected)} rows: {selected[:50]}")
         return
-    inbox.reset_for_replay(database, selected)
-    app = make_celery(settings)
-    sources = inbox.sources_of(database, selected)
-    for number, inbox_id in enumerate(selected, start=1):
-        task = tasknames.WEBHOOK_TASKS.get(sources.get(inbox_id, ""), tasknames.PROCESS_BILLECTA_WEBHOOK)
-        app.send_task(task, args=[inbox_id], queue=tasknames.QUEUE_WEBHOOKS)
-        inbox.mark_queued(database, inbox_id)
-        if number % 500 == 0:
-            click.echo(f"  {number}/{len(selected)} queued")
-    click.echo(f"replayed {len(selected)} rows")
+    queue = CeleryTaskQueue(make_celery(settings))
+    result = delivery.Replayed()
+    with click.progressbar(length=len(selected), label="replaying") as bar:
+        for start in range(0, len(selected), 500):
+            chunk = selected[start:start + 500]
+            done = delivery.replay(database, queue, chunk)
+            result.replayed += done.replayed
+            result.skipped += done.skipped
+            result.unpublished += done.unpublished
+            bar.update(len(chunk))
+    click.echo(f"replayed {len(result.replayed)} rows ({len(result.skipped)} skipped: being processed; "
+               f"{len(result.unpublished)} left for the sweeper: broker unreachable)")
+
+
+@main.group()
+def backfill() -> None:
+    """One-off jobs that fill fields added to the data model for objects already in Lime."""
+
+
+@backfill.command("invoices")
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Follow the batch until it ends.")
+@click.option("--timeout", default=3600.0, show_default=True, help="Seconds to follow it at most.")
+def backfill_invoices(wait: bool, timeout: float) -> None:
+    """Read every Lime invoice that exists in Billecta again (sent date, paid date, balance, order status).
+
+    One monitor batch with a task per invoice on the bulk queue, like any batch command; safe to run again.
+    """
+    import time
+
+    from billecta_sync import catalogue, monitor
+    from billecta_sync.db import Database
+    from billecta_sync.queueing import publish_job
+    from taskqueue import CeleryTaskQueue, make_celery
+
+    settings = _settings()
+    database = Database(settings.database_url)
+    operation = catalogue.OPERATIONS["refresh_invoices_from_billecta"]
+    batch_id = monitor.create_batch(database, "Backfill invoices from Billecta", operation.name,
+                                    {"key": "actionpublicid", "op": "!", "exp": ""},
+                                    params={"limetype": operation.limetype})
+    try:
+        publish_job(CeleryTaskQueue(make_celery(settings)), catalogue.START_BATCH, batch_id)
+    except Exception as exc:  # the batch row is durable: the sweeper starts it
+        click.echo(f"could not queue the batch now ({type(exc).__name__}); the sweeper will start it", err=True)
+    click.echo(f"integration monitor batch {batch_id}")
+    if not wait:
+        return
+    deadline = time.monotonic() + timeout
+    with click.progressbar(length=1, label="invoices") as bar:
+        done = 0
+        while time.monotonic() < deadline:
+            summary = monitor.batch_summary(database, batch_id) or {}
+            total = int(summary.get("total") or 0)
+            counts = summary.get("counts") or {}
+            finished = int(counts.get("ok", 0)) + int(counts.get("error", 0))
+            if total and bar.length != total:
+                bar.length = total
+            bar.update(finished - done)
+            done = finished
+            if summary.get("status") not in (None, "running"):
+                break
+            time.sleep(1.0)
+    summary = monitor.batch_summary(database, batch_id) or {}
+    counts = summary.get("counts") or {}
+    click.echo(f"batch {batch_id}: {summary.get('status')} — {counts.get('ok', 0)} ok, {counts.get('error', 0)} "
+               f"errors of {summary.get('total', 0)}")
 
 
 ROUTES_DOC_HEADER = (

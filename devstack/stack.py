@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 import redis
 import requests
 
-from billecta_sync import tasknames
+from billecta_sync import catalogue
 
 ALL_SERVICES = ("billecta-sandbox", "lime-sandbox", "gateway", "worker", "beat", "flower")
 
@@ -173,11 +173,16 @@ class Stack:
         return self.config.database_url or f"sqlite:///{(self.config.var_dir / 'billecta-sync.db').resolve()}"
 
     def env(self) -> dict[str, str]:
-        """The service settings every process of the stack gets."""
+        """The service settings every process of the stack gets: development mode, so the public
+        development keys below (and http:// sandboxes) are accepted; a production process refuses them."""
+        from billecta_sync.settings_production import DEVELOPMENT, DEVELOPMENT_FLOWER_BASIC_AUTH
+
         c = self.config
         env = dict(os.environ)
         env.pop("BILLECTA_SYNC_CONFIG", None)
         env.update({
+            "BILLECTA_SYNC_ENV": DEVELOPMENT,
+            "FLOWER_BASIC_AUTH": DEVELOPMENT_FLOWER_BASIC_AUTH,  # Flower reads it too
             "BILLECTA_API_BASE_URL": self.billecta_url,
             "BILLECTA_API_AUTHENTICATION": c.billecta_auth,
             "LIME_BASE_URL": self.lime_url,
@@ -221,7 +226,7 @@ class Stack:
     def commands(self) -> dict[str, list[str]]:
         c = self.config
         py = sys.executable
-        queues = ",".join(tasknames.QUEUES)
+        queues = ",".join(catalogue.QUEUES)
         webhook_target = f"{self.gateway_url}{c.prefix}/billecta-webhook-receiver"
         return {
             "billecta-sandbox": [py, "-m", "sandbox.billecta", "--host", "127.0.0.1",
@@ -239,7 +244,8 @@ class Stack:
             "beat": [py, "-m", "celery", "-A", "workers.celery_app", "beat", "--loglevel", "INFO",
                      "--schedule", str((c.var_dir / "celerybeat-schedule").resolve())],
             "flower": [py, "-m", "celery", "-A", "workers.celery_app", "flower",
-                       f"--port={c.ports.flower}", "--address=127.0.0.1"],
+                       f"--port={c.ports.flower}", "--address=127.0.0.1",
+                       *([f"--basic-auth={login}"] if (login := self.env().get("FLOWER_BASIC_AUTH")) else [])],
         }
 
     def start_service(self, name: str) -> subprocess.Popen[bytes]:
@@ -287,7 +293,7 @@ class Stack:
 
     def wait_worker(self, timeout_s: float) -> None:
         from billecta_sync.settings import load_settings
-        from workers.celery_app import make_celery
+        from taskqueue import make_celery
 
         app = make_celery(load_settings(env=self.env()))
         deadline = time.monotonic() + timeout_s

@@ -12,14 +12,14 @@ from celery import Celery
 from flask import Flask
 
 from billecta_sync.db import Database
+from billecta_sync.queueing import TaskFailed, TaskQueue
 from billecta_sync.settings import Settings, get_settings
-from webhook_gateway import requestlog
+from webhook_gateway import limits, requestlog
 from webhook_gateway.context import EXTENSION_KEY, Gateway
 from webhook_gateway.errors import register_error_handlers
 from webhook_gateway.openapi import build_openapi
-from webhook_gateway.publisher import CeleryPublisher, Publisher, TaskFailed
 
-__all__ = ["CeleryPublisher", "Gateway", "Publisher", "TaskFailed", "create_app"]
+__all__ = ["Gateway", "TaskFailed", "create_app"]
 
 
 def create_app(
@@ -28,7 +28,7 @@ def create_app(
     db: Database | None = None,
     celery: Celery | None = None,
     redis_client: Any | None = None,
-    publisher: Publisher | None = None,
+    publisher: TaskQueue | None = None,
 ) -> Flask:
     """Build the gateway app; every collaborator not given is built from ``settings``.
 
@@ -36,11 +36,9 @@ def create_app(
     """
     settings = settings or get_settings()
     if publisher is None:
-        if celery is None:
-            from workers.celery_app import make_celery
+        from taskqueue import CeleryTaskQueue, make_celery
 
-            celery = make_celery(settings)
-        publisher = CeleryPublisher(celery)
+        publisher = CeleryTaskQueue(celery or make_celery(settings))
 
     app = Flask(__name__, static_folder=None)
     # Werkzeug refuses larger bodies as they are read, for every route (the routes check as well).
@@ -55,6 +53,7 @@ def create_app(
 
     register_error_handlers(app)
     requestlog.install(app)
+    limits.install(app)
     from webhook_gateway import routes
 
     routes.register(app, settings)

@@ -10,8 +10,8 @@ import redis
 from flask import current_app
 
 from billecta_sync.db import Database
+from billecta_sync.queueing import TaskQueue
 from billecta_sync.settings import Settings
-from webhook_gateway.publisher import Publisher
 
 EXTENSION_KEY = "billecta_sync"
 
@@ -20,7 +20,7 @@ EXTENSION_KEY = "billecta_sync"
 class Gateway:
     settings: Settings
     db: Database
-    publisher: Publisher
+    publisher: TaskQueue
     redis_client: Any | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

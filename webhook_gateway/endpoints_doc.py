@@ -20,6 +20,7 @@ HEADER = (
     "(HMAC-SHA256 of the raw body with `LIME_WEBHOOK_SECRET`). Bodies are JSON; `*` marks a required field.\n\n"
 )
 _DOC_ENV = {
+    "BILLECTA_SYNC_ENV": "development",  # placeholder keys: only the routes are read
     "BILLECTA_API_BASE_URL": "https://apitest.billecta.com/v1",
     "BILLECTA_API_AUTHENTICATION": "SecureToken ZG9j",
     "LIME_BASE_URL": "https://example.lime-crm.com/example/api/v1/",

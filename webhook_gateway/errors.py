@@ -24,6 +24,7 @@ ERROR_CODES = {
     405: "method_not_allowed",
     413: "payload_too_large",
     415: "unsupported_media_type",
+    431: "request_header_fields_too_large",
     500: "internal_error",
     502: "bad_gateway",
     503: "unavailable",
@@ -54,7 +55,11 @@ def _handle_api_error(exc: ApiError) -> Response:
 
 def _handle_http(exc: HTTPException) -> Response:
     status = exc.code or 500
-    response = error_response(status, exc.description or exc.name)
+    message = exc.description or exc.name
+    # A path that matches no route (an id out of range, say) answers like the seed's commands do for a
+    # missing object, so Lime's command components show the reason.
+    extra = {"error_message": message} if status == 404 else {}
+    response = error_response(status, message, **extra)
     # Keep protocol headers Werkzeug adds (Allow on 405, WWW-Authenticate on 401).
     for name, value in exc.get_headers():
         if name.lower() != "content-type":

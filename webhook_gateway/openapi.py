@@ -13,15 +13,23 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from flask import Flask
+from werkzeug.routing import parse_converter_args
 
 from billecta_sync.db import InboxStatus
-from billecta_sync.lime.query import COMPARISON_OPS
+from billecta_sync.inbound.delivery import SOURCES
+from billecta_sync.lime.query import (
+    COMPARISON_OPS,
+    MAX_FILTER_COMPARISONS,
+    MAX_FILTER_LIST_LENGTH,
+    MAX_FILTER_STRING_LENGTH,
+)
 from billecta_sync.settings import SCOPES, Settings
+from webhook_gateway.limits import MAX_REPLAY_IDS, MAX_ROW_ID
 
 F = TypeVar("F", bound=Callable[..., Any])
 DOC_ATTR = "openapi_doc"
 _IGNORED_METHODS = {"HEAD", "OPTIONS"}
-_ARG = re.compile(r"<(?:(?P<conv>[a-zA-Z_]+)(?:\([^)]*\))?:)?(?P<name>\w+)>")
+_ARG = re.compile(r"<(?:(?P<conv>[a-zA-Z_]+)(?:\((?P<args>[^)]*)\))?:)?(?P<name>\w+)>")
 
 
 def ref(name: str) -> dict[str, str]:
@@ -43,8 +51,12 @@ class Doc:
     description: str = ""
     request_schema: Mapping[str, Any] | None = None
     query: tuple[QueryParam, ...] = ()
+    #: schemas of path arguments, where the URL converter says less (e.g. an enum of a string argument)
+    path_schemas: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     #: status -> (description, schema or None)
     responses: Mapping[int, tuple[str, Mapping[str, Any] | None]] = field(default_factory=dict)
+    #: False when the view also takes no body at all (Lime buttons that post nothing)
+    body_required: bool = True
 
 
 def documented(doc: Doc) -> Callable[[F], F]:
@@ -62,6 +74,12 @@ def _string_enum(values: tuple[str, ...]) -> dict[str, Any]:
 
 
 SCALAR = {"type": ["string", "number", "integer", "boolean", "null"]}
+FILTER_VALUE = {**SCALAR, "maxLength": MAX_FILTER_STRING_LENGTH}
+# Lime property names, or a path through relations (creditor.creditorpublicid)
+PROPERTY_PATH = r"^[A-Za-z_][A-Za-z0-9_]{0,99}(\.[A-Za-z_][A-Za-z0-9_]{0,99})*$"
+#: what a caller's row id may be: the path converter and the bodies refuse anything else
+ROW_ID = {"type": "integer", "minimum": 1, "maximum": MAX_ROW_ID}
+DB_UNAVAILABLE = ("the database is unavailable; retry later", ref("Error"))
 
 SCHEMAS: dict[str, Any] = {
     "Error": {
@@ -80,7 +98,8 @@ SCHEMAS: dict[str, Any] = {
         },
     },
     "QueryFilter": {
-        "description": "A Lime query filter: a comparison, or AND/OR over a list of filters.",
+        "description": "A Lime query filter: a comparison, or AND/OR over a list of filters. Keys, operators "
+                       "and values are checked against the command's limetype (see docs/operations.md, Limits).",
         "oneOf": [ref("QueryComparison"), ref("QueryJunction")],
     },
     "QueryComparison": {
@@ -88,9 +107,10 @@ SCHEMAS: dict[str, Any] = {
         "required": ["key", "op", "exp"],
         "additionalProperties": False,
         "properties": {
-            "key": {"type": "string", "examples": ["_id"]},
+            "key": {"type": "string", "pattern": PROPERTY_PATH, "examples": ["_id"]},
             "op": _string_enum(tuple(sorted(COMPARISON_OPS))),
-            "exp": {"oneOf": [SCALAR, {"type": "array", "items": SCALAR}]},
+            "exp": {"oneOf": [FILTER_VALUE,
+                              {"type": "array", "items": FILTER_VALUE, "maxItems": MAX_FILTER_LIST_LENGTH}]},
         },
         "examples": [{"key": "_id", "op": "IN", "exp": [1001, 1002, 1003]}],
     },
@@ -99,7 +119,8 @@ SCHEMAS: dict[str, Any] = {
         "required": ["op", "exp"],
         "additionalProperties": False,
         "properties": {"op": _string_enum(("AND", "OR")),
-                       "exp": {"type": "array", "minItems": 1, "items": ref("QueryFilter")}},
+                       "exp": {"type": "array", "minItems": 1, "maxItems": MAX_FILTER_COMPARISONS,
+                               "items": ref("QueryFilter")}},
     },
     "BatchCommand": {
         "type": "object",
@@ -137,6 +158,28 @@ SCHEMAS: dict[str, Any] = {
             "logs": {"type": "array", "items": {"type": "object"}},
         },
     },
+    "SeedError": {
+        "allOf": [ref("Error"), {"type": "object", "required": ["error_message"],
+                                 "properties": {"error_message": {"type": "string",
+                                                                  "description": "the seed package's error key"}}}],
+    },
+    "BatchTaskQueued": {
+        "type": "object",
+        "required": ["task_id", "status", "integration_monitor_batch_id"],
+        "properties": {"task_id": {"type": "string", "description": "empty when the sweeper will start it"},
+                       "status": {"const": "success"}, "integration_monitor_batch_id": {"type": "integer"}},
+    },
+    "CommandResult": {
+        "type": "object",
+        "required": ["status"],
+        "properties": {"status": _string_enum(("pending", "failed", "done")), "message": {"type": "string"},
+                       "answer": {}},
+    },
+    "CommandQueued": {
+        "type": "object",
+        "required": ["status", "task_id"],
+        "properties": {"status": {"const": "queued"}, "task_id": {"type": "string"}},
+    },
     "WebhookAccepted": {
         "type": "object",
         "required": ["status", "inbox_id"],
@@ -169,12 +212,12 @@ SCHEMAS: dict[str, Any] = {
         "additionalProperties": False,
         "description": "Which rows to replay: ids, a status or a received_at range (combined with AND).",
         "properties": {
-            "ids": {"type": "array", "items": {"type": "integer"}, "minItems": 1},
+            "ids": {"type": "array", "items": ROW_ID, "minItems": 1, "maxItems": MAX_REPLAY_IDS},
             "status": _string_enum(InboxStatus.ALL),
             "since": {"type": "string", "format": "date-time"},
             "until": {"type": "string", "format": "date-time"},
-            "source": {"type": "string"},
-            "limit": {"type": "integer", "minimum": 1, "maximum": 10000},
+            "source": _string_enum(tuple(SOURCES)),
+            "limit": {"type": "integer", "minimum": 1, "maximum": MAX_REPLAY_IDS},
         },
     },
     "ReplayResult": {
@@ -219,7 +262,13 @@ def _path_and_params(rule: str) -> tuple[str, list[dict[str, Any]]]:
 
     def replace(match: re.Match[str]) -> str:
         kind = {"int": "integer", "float": "number"}.get(match.group("conv") or "", "string")
-        params.append({"name": match.group("name"), "in": "path", "required": True, "schema": {"type": kind}})
+        schema: dict[str, Any] = {"type": kind}
+        if kind != "string" and match.group("args"):
+            # int(min=1, max=...): the bounds the converter enforces (anything else is a 404)
+            _, kwargs = parse_converter_args(match.group("args"))
+            schema.update({"minimum": kwargs["min"]} if kwargs.get("min") is not None else {})
+            schema.update({"maximum": kwargs["max"]} if kwargs.get("max") is not None else {})
+        params.append({"name": match.group("name"), "in": "path", "required": True, "schema": schema})
         return "{" + match.group("name") + "}"
 
     return _ARG.sub(replace, rule), params
@@ -235,7 +284,7 @@ def _operation(endpoint: str, method: str, doc: Doc, scopes: tuple[str, ...],
                           "summary": doc.summary, "tags": [doc.tag]}
     if doc.description:
         op["description"] = doc.description
-    params = list(path_params) + [
+    params = [{**p, "schema": dict(doc.path_schemas.get(p["name"], p["schema"]))} for p in path_params] + [
         {"name": q.name, "in": "query", "required": q.required, "schema": dict(q.schema),
          **({"description": q.description} if q.description else {})}
         for q in doc.query
@@ -243,16 +292,21 @@ def _operation(endpoint: str, method: str, doc: Doc, scopes: tuple[str, ...],
     if params:
         op["parameters"] = params
     if doc.request_schema is not None:
-        op["requestBody"] = {"required": True, "content": _json(doc.request_schema)}
+        op["requestBody"] = {"required": doc.body_required, "content": _json(doc.request_schema)}
     responses: dict[str, Any] = {}
     for status, (description, schema) in sorted(doc.responses.items()):
         responses[str(status)] = {"description": description, **({"content": _json(schema)} if schema else {})}
+    # Answers every route can give, whatever its Doc says: bodies over GATEWAY_MAX_BODY_BYTES are refused
+    # as they are read, and too many headers before any view runs.
+    if doc.request_schema is not None:
+        responses.setdefault("413", {"description": "body too large", "content": _json(ref("Error"))})
+    responses.setdefault("431", {"description": "too many request headers", "content": _json(ref("Error"))})
     if scopes:
         op["security"] = [{f"{scope}{kind}": []} for scope in scopes for kind in ("ApiKey", "Bearer")]
         responses.setdefault("401", {"description": "no API key, or an unknown one",
                                      "content": _json(ref("AuthError"))})
         responses.setdefault("403", {"description": "a key of another scope", "content": _json(ref("AuthError"))})
-    op["responses"] = responses
+    op["responses"] = dict(sorted(responses.items()))
     return op
 
 

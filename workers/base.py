@@ -18,6 +18,7 @@ from billecta_sync.container import Services, get_services
 from billecta_sync.db import DeadLetter, MonitorStatus
 from billecta_sync.errors import PermanentError
 from billecta_sync.retry import backoff_s, is_retryable
+from taskqueue import CeleryTaskQueue
 
 log = logging.getLogger("billecta_sync.tasks")
 
@@ -34,7 +35,10 @@ class SyncTask(Task):
 
     @property
     def services(self) -> Services:
-        return get_services()
+        services = get_services()
+        if services.queue is None:  # use-cases that start other jobs publish through this worker's app
+            services.queue = CeleryTaskQueue(self.app)
+        return services
 
     @property
     def max_attempts_retries(self) -> int:

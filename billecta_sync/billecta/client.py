@@ -141,6 +141,7 @@ class BillectaClient:
         query: Mapping[str, object] | None = None,
         *,
         idempotent: bool = True,
+        raw: bool = False,
     ) -> Any:
         """Run one route; returns the parsed JSON answer, or None for an empty body.
 
@@ -160,10 +161,10 @@ class BillectaClient:
         )
         for attempt in policy:
             with attempt:
-                return self._send(route, url, data, body)
+                return self._send(route, url, data, body, raw=raw)
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
-    def _send(self, route: Route, url: str, data: bytes | None, body: object) -> Any:
+    def _send(self, route: Route, url: str, data: bytes | None, body: object, *, raw: bool = False) -> Any:
         if self._rate_limiter is not None:
             # Per attempt, like Lime's: a retry is one more request against the shared budget.
             self._rate_limiter.acquire()
@@ -185,6 +186,8 @@ class BillectaClient:
         log.debug("billecta %s %s -> %s (%.0f ms)", route.method, loggable, resp.status_code, elapsed)
         if not 200 <= resp.status_code < 300:
             raise error_from_response(resp, route.name)
+        if raw:
+            return resp.content, resp.headers.get("Content-Type", "application/octet-stream")
         if not resp.content or not resp.content.strip():
             return None  # attest, update and delete answer 200/204 with no body
         try:
@@ -285,6 +288,10 @@ class BillectaClient:
 
     def open_invoices_by_debtor(self, debtor_public_id: str) -> list[dict[str, Any]]:
         return _list_of(self.call("invoice.open_by_debtor", {"debtor_public_id": debtor_public_id}))
+
+    def download_file(self, file_public_id: str) -> tuple[bytes, str]:
+        """A file's bytes and content type through the files API (invoice PDFs, attachments)."""
+        return self.call("files.file.get", {"file_public_id": file_public_id}, raw=True)  # type: ignore[no-any-return]
 
     def delete_invoice(self, action_public_id: str) -> None:
         self.call("invoice.delete", {"action_public_id": action_public_id})

@@ -160,9 +160,13 @@ ROUTES: tuple[Route, ...] = (
     Route("invoice.postpone", "PUT", "/invoice/postpone/{action_public_id}", _P, None, None,
           "CanPostpone exists; path and parameters not seen. We send query parameter days=<n> (the Lime "
           "package postpones the next event by a number of days). " + _GUESS),
-    Route("invoice.pdf", "GET", "/invoice/pdf/{action_public_id}", _U, None, "FileView",
-          "A dedicated PDF endpoint was not seen. What is known: GET invoice.get returns the PDF in "
-          "Invoices[].InvoiceFile (FileView with base64 Data). Placeholder path."),
+    # --- files ------------------------------------------------------------------------------------
+    Route("files.file.get", "GET", "/files/file/{file_public_id}", _V, None, None,
+          "Seen in the Rust crate (files module): the file's raw bytes. File references in other views (an "
+          "invoice's Invoices[].InvoiceFile.FilePublicId) come without data and are read here; no dedicated "
+          "invoice PDF endpoint was found."),
+    Route("files.fileobject.get", "GET", "/files/fileobject/{file_public_id}", _V, None, "FileView",
+          "Seen in the Rust crate: FileView with base64 Data when query parameter includedata=true."),
     Route("invoice.register_payment", "POST", "/invoice/payment", _P, "RegisterPaymentView", None,
           "RegisterPaymentView and CanRegisterPayment exist; the crate's invoice module imports the view; "
           "path not seen. " + _GUESS),

@@ -121,7 +121,9 @@ def parse_billecta_event(payload: Any) -> BillectaEvent:
             if k == name.lower() and isinstance(v, str | int) and str(v).strip():
                 ids[name] = str(v).strip()
                 break
-    occurred = next((str(v) for k, v in lowered if k in _TIME_KEYS and isinstance(v, str)), "")
+    # The time of the event is the envelope's: a data object (an InvoiceActionView, say) carries times of
+    # its own, such as when the invoice was created, that must not be taken for when the event happened.
+    occurred = next((str(v) for k, v in payload.items() if str(k).lower() in _TIME_KEYS and isinstance(v, str)), "")
     return BillectaEvent(type=event_type, ids=ids, occurred_at=occurred)
 
 

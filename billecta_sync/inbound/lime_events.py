@@ -1,5 +1,5 @@
-"""Change-driven Lime → Billecta sync: Lime's webhooks (docs: notes/lime-crm.md §2) start the same use-cases
-as the batch commands, but only when something Billecta is sent actually changed.
+"""Reading Lime's webhooks (docs: notes/lime-crm.md §2): signature, event, logical values, and whether a
+change concerns a synced property at all (billecta_sync.usecases.lime_to_billecta.changes acts on it).
 
 A delivery is ``{"event": "<limetype>.<new|update|delete|restore>", "body": {"id", "limetype", "values",
 "original_values"?}}``, signed with ``X-Lime-Signature: sha256=<hex HMAC-SHA256(secret, raw body)>``. In an
@@ -14,22 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from billecta_sync import inbox
-from billecta_sync.container import Services
-from billecta_sync.db import InboxStatus
-from billecta_sync.errors import PermanentError
-from billecta_sync.lime_repo import LimeRepo
 from billecta_sync.mappings import FieldMappings
-from billecta_sync.retry import is_retryable
-from billecta_sync.usecases.common import option_key, relation_id, text
-from billecta_sync.usecases.lime_to_billecta.articles import upsert_article
-from billecta_sync.usecases.lime_to_billecta.debtors import anonymize_person, upsert_debtor
-from billecta_sync.usecases.lime_to_billecta.orders import upsert_attest_order
 
 SIGNATURE_HEADER = "X-Lime-Signature"
 ACTIONS = ("new", "update")  # delete/restore payloads are undocumented; see docs/architecture.md
@@ -48,11 +37,6 @@ SYNCED_FIELDS: dict[str, frozenset[str]] = {
                            "discountpercentage", "position"}),
     "person": frozenset({"anonymized"}),
 }
-# An order is re-sent by a change only while Billecta still lets it change and the user has not yet
-# been told it is final; the first send of an order stays a user's decision (the commands).
-RESYNC_ORDER_STATUSES = frozenset({"created", "errorupsert", "errorattest"})
-
-
 class InvalidLimeWebhook(ValueError):
     pass
 
@@ -124,86 +108,3 @@ def is_relevant(mappings: FieldMappings, event: LimeEvent) -> bool:
     """Worth storing as queued (cheap check in the gateway): a synced limetype, a handled action."""
     name = mappings.logical_limetype_of(event.limetype)
     return name in SYNCED_FIELDS and event.action in ACTIONS
-
-
-def _changed(name: str, original: dict[str, Any] | None) -> set[str]:
-    """Synced properties that changed; for a new object (no original values), all of them."""
-    if original is None:
-        return set(SYNCED_FIELDS[name])
-    return set(original) & SYNCED_FIELDS[name]
-
-
-def _resync_orders(services: Services, order_ids: set[int]) -> str:
-    repo = LimeRepo(services.lime, services.mappings)
-    outcomes = []
-    for order_id in sorted(order_ids):
-        order = repo.get_or_none("order", order_id)
-        if order is None:
-            outcomes.append(f"order {order_id} is gone")
-            continue
-        status = option_key(order.get("orderstatus")) or ""
-        sent = bool(text(order.get("actionpublicid")))
-        if status not in RESYNC_ORDER_STATUSES or (status == "created" and not sent):
-            outcomes.append(f"order {order_id} is {status or 'new'}; not re-sent")
-            continue
-        outcomes.append(upsert_attest_order(services, order_id, attest=False))
-    return "; ".join(outcomes)
-
-
-def plan(services: Services, event: LimeEvent) -> str:
-    """Run what the change calls for; returns what was done."""
-    name, values, original = logical(services.mappings, event)
-    if name not in SYNCED_FIELDS or event.action not in ACTIONS:
-        return f"nothing to do for {event.event}"
-    changed = _changed(name, original)
-    if not changed:
-        return f"{event.event} {event.object_id}: no synced property changed"
-    oid = event.object_id
-    if name == "debtor":
-        return upsert_debtor(services, oid)
-    if name == "creditordebtor":
-        debtor_id = relation_id(values.get("debtor"))
-        return upsert_debtor(services, debtor_id) if debtor_id else "relation without a debtor"
-    if name == "article":
-        return upsert_article(services, oid)
-    if name == "creditorarticle":
-        article_id = relation_id(values.get("article"))
-        return upsert_article(services, article_id) if article_id else "relation without an article"
-    if name == "order":
-        return _resync_orders(services, {oid})
-    if name == "orderrow":
-        orders = {relation_id(values.get("order"))}
-        if original is not None and "order" in original:
-            orders.add(relation_id(original.get("order")))  # moved: the order it left changed too
-        return _resync_orders(services, {o for o in orders if o is not None})
-    if name == "person":
-        if values.get("anonymized") in (True, 1, "1", "true", "True"):
-            return anonymize_person(services, oid)
-        return f"person {oid} is not anonymised"
-    return f"nothing to do for {event.event}"
-
-
-def process_lime_webhook(services: Services, inbox_id: int, *, final_attempt: bool = True,
-                         runner: Callable[[Services, LimeEvent], str] = plan) -> str:
-    row, skipped = inbox.claim_unique(services.db, inbox_id, services.settings.worker.inbox_lease_s)
-    if row is None:
-        return skipped
-    try:
-        event = parse_lime_event(json.loads(row.body))
-    except (InvalidLimeWebhook, ValueError) as exc:
-        inbox.finish(services.db, inbox_id, InboxStatus.IGNORED, error=f"unreadable: {exc}")
-        return f"ignored: {exc}"
-    try:
-        outcome = runner(services, event)
-    except PermanentError as exc:
-        # Shown on the Lime object (billecta_error_message) and in the row; retrying cannot help.
-        inbox.finish(services.db, inbox_id, InboxStatus.PROCESSED, error=f"refused: {exc}",
-                     event_type=event.event, object_key=event.object_key)
-        return f"refused: {exc}"
-    except Exception as exc:
-        final = final_attempt or not is_retryable(exc)
-        inbox.fail(services.db, inbox_id, f"{type(exc).__name__}: {exc}", final=final,
-                   retry_in_s=services.settings.worker.retry_backoff_max_s)
-        raise
-    inbox.finish(services.db, inbox_id, InboxStatus.PROCESSED, event_type=event.event, object_key=event.object_key)
-    return outcome

@@ -203,7 +203,7 @@ _LIMETYPES = [
             _rel("creditor"), _rel("debtor"),
             _opt(
                 "orderstatus", "created", "processing", "attested", "errorupsert", "errorattest", "credited",
-                "cancelled", texts={"errorupsert": "Error (upsert)", "errorattest": "Error (attest)"},
+                "cancelled", "completed", texts={"errorupsert": "Error (upsert)", "errorattest": "Error (attest)"},
             ),
             _s("actionpublicid", indexed=True), _date("invoicedate"), _int("paymenttermsindays"),
             _opt("deliverymethod", *_DELIVERY_KEYS, texts=_DELIVERY_TEXTS),
@@ -241,7 +241,9 @@ _LIMETYPES = [
             _rel("reminderof", "invoice"), _dec("reminderfee"),
             _opt("autogirostatus", "failed", "renewed",
                  texts={"failed": "Withdrawal failed", "renewed": "Withdrawal renewed"}),
-            _s("autogirostatusat"), _file("invoice_pdf"), _t(_ERR),
+            _s("autogirostatusat"), _file("invoice_pdf"),
+            # When Billecta sent it, when it was paid and what was left on it (the seed's invoice handler).
+            _date("invoice_sent_date"), _date("paid_date"), _dec("invoice_balance"), _t(_ERR),
         ],
         ("invoicenumber",),
     ),

@@ -10,7 +10,7 @@ import requests
 from billecta_sync.billecta import BillectaClient
 from billecta_sync.lime import LimeClient
 from billecta_sync.lime.values import option_key
-from devstack.demo import DemoTarget, find_invoice, run_demo, seed, start_command, wait_batch
+from devstack.demo import DemoTarget, run_demo, seed, start_command, wait_batch
 from devstack.stack import Stack
 from tests.e2e.support import settle
 
@@ -40,7 +40,7 @@ def test_order_becomes_attested_invoice_and_comes_back_to_lime(target: DemoTarge
     # Public ids were saved on the Lime relations.
     link = next(lime.query("creditordebtor", ["_id", "debtorpublicid"],
                            filter={"key": "debtor", "op": "=", "exp": result.debtor_id}))
-    assert link["debtorpublicid"] == remote["Debtor"]["DebtorPublicId"] or link["debtorpublicid"]
+    assert link["debtorpublicid"] and link["debtorpublicid"] == remote["Debtor"]["DebtorPublicId"]
     products = list(lime.query("creditorarticle", ["_id", "articlepublicid", "article"],
                                filter={"key": "creditor", "op": "=", "exp": result.creditor_id}))
     assert sorted(p["article"] for p in products) == sorted(result.article_ids)
@@ -109,5 +109,11 @@ def test_billecta_refusal_is_shown_on_the_order(target: DemoTarget, billecta: Bi
     assert batch["status"] == "donewitherror"
     order = lime.get("order", seeded.order_id)
     assert option_key(order["orderstatus"]) == "errorupsert"
+    # The user reads Billecta's own answer on the order, and the monitor log says Billecta refused it.
     assert order["billecta_error_message"] != ""
-    assert find_invoice(lime, "") is None or order["actionpublicid"] == ""
+    assert batch["logs"][0]["status"] == "error"
+    assert batch["logs"][0]["message"] == (
+        f"Billecta refused order {seeded.order_id}: {order['billecta_error_message']}")
+    # Nothing was invoiced: the order links no Billecta invoice and Lime got no invoice for it.
+    assert order["actionpublicid"] == ""
+    assert list(lime.query("invoice", ["_id"], filter={"key": "order", "op": "=", "exp": seeded.order_id})) == []

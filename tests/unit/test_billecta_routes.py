@@ -74,7 +74,7 @@ def test_every_operation_of_the_brief_is_present() -> None:
         "product.update", "product.get", "product.by_external_id", "product.delete", "invoice.create",
         "invoice.update", "invoice.get", "invoice.attest", "invoice.delete", "invoice.open_by_creditor",
         "invoice.open_by_debtor", "invoice.closed", "invoice.credit", "invoice.cancel", "invoice.pause",
-        "invoice.resume", "invoice.dispute", "invoice.undispute", "invoice.postpone", "invoice.pdf",
+        "invoice.resume", "invoice.dispute", "invoice.undispute", "invoice.postpone", "files.file.get",
         "invoice.register_payment", "invoice.write_off", "invoice.send_reminder", "invoice.send_to_debt_collection",
         "invoice.events", "debtcollection.get", "debtcollection.cancel", "debtcollection.postpone",
         "debtcollection.long_term_surveillance", "debtcollection.bailiff", "debtcollection.assistance_with_bailiff",

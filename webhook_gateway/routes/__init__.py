@@ -8,21 +8,11 @@ from billecta_sync.settings import Settings
 
 
 def register(app: Flask, settings: Settings) -> None:
-    from webhook_gateway.routes import (
-        billecta_jobs,
-        billecta_webhooks,
-        commands,
-        health,
-        lime_webhooks,
-        operator,
-        outbound,
-    )
+    from webhook_gateway.routes import billecta_webhooks, commands, health, lime_webhooks, operator
 
     prefix = settings.gateway.prefix or None
     app.register_blueprint(health.bp)
     app.register_blueprint(billecta_webhooks.bp, url_prefix=prefix)
     app.register_blueprint(commands.bp, url_prefix=prefix)
     app.register_blueprint(operator.bp, url_prefix=prefix)
-    app.register_blueprint(outbound.bp, url_prefix=prefix)
     app.register_blueprint(lime_webhooks.bp, url_prefix=prefix)
-    app.register_blueprint(billecta_jobs.bp, url_prefix=prefix)

@@ -12,8 +12,8 @@ import logging
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 
-from billecta_sync import inbox, tasknames
-from billecta_sync.db import InboxStatus
+from billecta_sync import inbox
+from billecta_sync.inbound import delivery
 from billecta_sync.inbound.billecta_events import InvalidWebhook, missing_ids, parse_billecta_event
 from webhook_gateway.auth import require_scope
 from webhook_gateway.body import parse_json_object, read_body
@@ -59,32 +59,14 @@ def receive_billecta_webhook() -> tuple[Response, int]:
                            error="missing_ids", missing=list(missing))
 
     headers = inbox.redact_headers(dict(request.headers), extra_secret=[gw.settings.gateway.api_key_header])
-    # Stored as queued up front so the common path costs one commit; if publishing fails the row is put
-    # back to received, and even a crash in between is safe: the sweeper re-publishes old queued rows.
-    status = InboxStatus.QUEUED if event.supported else InboxStatus.IGNORED
     try:
-        inbox_id = inbox.record(
-            gw.db, SOURCE, headers, raw, request.remote_addr or "", event_type=event.type,
-            object_key=event.object_key, status=status,
-            last_error="" if event.supported else f"unsupported event type {event.type}",
-        )
+        accepted = delivery.accept(gw.db, gw.publisher, SOURCE, headers, raw, request.remote_addr or "",
+                                   event_type=event.type, object_key=event.object_key,
+                                   ignore_reason="" if event.supported else f"unsupported event type {event.type}")
     except SQLAlchemyError as exc:
         log.warning("could not store a %s webhook (%s); answering 503 so Billecta retries",
                     event.type, type(exc).__name__)
         raise ApiError(503, "the delivery could not be stored; retry later", error="unavailable") from None
-
     if not event.supported:
-        log.info("ignored unsupported Billecta event %s (inbox %s)", event.type, inbox_id)
-        return jsonify(status="ignored", inbox_id=inbox_id), 200
-
-    try:
-        gw.publisher.publish(tasknames.PROCESS_BILLECTA_WEBHOOK, [inbox_id], tasknames.QUEUE_WEBHOOKS)
-    except Exception as exc:  # any broker failure: the row is durable and the sweeper publishes it later
-        log.warning("could not queue inbox %s (%s); left as received for the sweeper", inbox_id,
-                    type(exc).__name__)
-        try:
-            inbox.mark_received(gw.db, inbox_id)
-        except SQLAlchemyError:
-            pass  # still "queued": the sweeper re-publishes queued rows that nobody processed
-        return jsonify(status="received", inbox_id=inbox_id), 200
-    return jsonify(status="queued", inbox_id=inbox_id), 200
+        log.info("ignored unsupported Billecta event %s (inbox %s)", event.type, accepted.inbox_id)
+    return jsonify(status=accepted.status, inbox_id=accepted.inbox_id), 200

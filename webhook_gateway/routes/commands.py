@@ -1,132 +1,72 @@
-"""Lime commands that start a batch, and the batch status they can poll.
+"""The Lime commands, mounted from the one route table (``billecta_sync.commands``), and batch status.
 
-Every batch command has the same shape (title + query filter -> a monitor batch and a START_BATCH
-task), so each is one ``BatchCommand`` entry; the route, its validation and its OpenAPI description
-all come from the table.
+Two generic views serve every entry: a batch command stores a monitor batch and publishes its start, an
+interactive command publishes its job and waits briefly for the answer. Neither calls Billecta: the gateway
+holds no Billecta credentials, the workers do the work.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 
-from billecta_sync import monitor, tasknames
-from billecta_sync.lime.query import validate_filter
+from billecta_sync import catalogue, monitor
+from billecta_sync.commands import (
+    ALL_INTERACTIVE_COMMANDS,
+    BATCH_COMMANDS,
+    FILTER_FIELD,
+    MAX_TITLE,
+    TITLE_FIELD,
+    BatchCommand,
+    InteractiveCommand,
+)
+from billecta_sync.lime.query import FilterError, FilterLimits, validate_filter
+from billecta_sync.lime.schema import data_model
+from billecta_sync.queueing import TaskFailed, publish_job
 from webhook_gateway.auth import require_scope
 from webhook_gateway.body import json_object_body
 from webhook_gateway.context import gateway
 from webhook_gateway.errors import ApiError
-from webhook_gateway.openapi import Doc, documented, ref
-from webhook_gateway.publisher import TaskFailed
+from webhook_gateway.limits import MAX_ROW_ID
+from webhook_gateway.openapi import DB_UNAVAILABLE, Doc, documented, ref
+from webhook_gateway.validation import check
 
 log = logging.getLogger("webhook_gateway.commands")
 bp = Blueprint("commands", __name__)
 
-TITLE_FIELD = "integration_monitor_batch_title"
-FILTER_FIELD = "query_filter"
-MAX_TITLE = 200
-
-
-@dataclass(frozen=True)
-class BatchCommand:
-    path: str  # under {prefix}/task/
-    operation: str  # monitor batch operation, read by the START_BATCH worker
-    limetype: str
-    default_title: str
-    summary: str
-    params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-
-    def batch_params(self) -> dict[str, Any]:
-        return {"limetype": self.limetype, **self.params}
-
-
-# One entry per command; each operation has its use-case in billecta_sync/usecases/jobs/batches.py.
-BATCH_COMMANDS: tuple[BatchCommand, ...] = (
-    BatchCommand(
-        path="upsert-attest-orders-in-billecta",
-        operation="upsert_attest_orders",
-        limetype="order",
-        default_title="Upsert & attest orders in Billecta",
-        summary="Create or update orders in Billecta and attest them",
-        params=MappingProxyType({"attest": True}),
-    ),
-    BatchCommand(
-        path="upsert-orders-in-billecta",
-        operation="upsert_orders",
-        limetype="order",
-        default_title="Upsert orders in Billecta",
-        summary="Create or update orders in Billecta without attesting them",
-        params=MappingProxyType({"attest": False}),
-    ),
-    BatchCommand(
-        path="attest-orders-in-billecta",
-        operation="attest_orders",
-        limetype="order",
-        default_title="Attest orders in Billecta",
-        summary="Attest orders already sent to Billecta (never twice)",
-    ),
-    BatchCommand(
-        path="upsert-debtors-in-billecta",
-        operation="upsert_debtors",
-        limetype="debtor",
-        default_title="Upsert debtors in Billecta",
-        summary="Create or update debtors in Billecta, once per creditor relation",
-    ),
-    BatchCommand(
-        path="anonymize-debtors-in-billecta",
-        operation="anonymize_debtors",
-        limetype="debtor",
-        default_title="Anonymize debtors in Billecta",
-        summary="Anonymise synced debtors in Billecta (GDPR; Billecta path unverified)",
-    ),
-    BatchCommand(
-        path="upsert-articles-in-billecta",
-        operation="upsert_articles",
-        limetype="article",
-        default_title="Upsert articles in Billecta",
-        summary="Create or update articles as Billecta products, once per creditor relation",
-    ),
-    BatchCommand(
-        path="delete-articles-in-billecta",
-        operation="delete_articles",
-        limetype="article",
-        default_title="Delete articles in Billecta",
-        summary="Delete articles' Billecta products (deactivated instead when used on invoices)",
-    ),
-    BatchCommand(
-        path="credit-invoices-in-billecta",
-        operation="credit_invoices",
-        limetype="invoice",
-        default_title="Credit invoices in Billecta",
-        summary="Credit invoices in full in Billecta and link the credit invoice in Lime",
-    ),
-)
-
 
 def parse_command_body(body: Mapping[str, Any], command: BatchCommand) -> tuple[str, Any]:
     """The batch title and query filter, or a 400 naming the faulty field."""
-    unknown = sorted(set(body) - {TITLE_FIELD, FILTER_FIELD})
-    if unknown:
-        raise ApiError(400, f"unknown field(s): {', '.join(unknown)}", error="invalid_body", field=unknown[0])
+    if command.body_schema is not None:
+        check(body, command.body_schema)
+    else:
+        unknown = sorted(set(body) - {TITLE_FIELD, FILTER_FIELD})
+        if unknown:
+            raise ApiError(400, f"unknown field(s): {', '.join(unknown)}", error="invalid_body", field=unknown[0])
     title = body.get(TITLE_FIELD, command.default_title)
     if not isinstance(title, str) or not title.strip():
         raise ApiError(400, f"{TITLE_FIELD} must be a non-empty string", error="invalid_body", field=TITLE_FIELD)
     if len(title) > MAX_TITLE:
         raise ApiError(400, f"{TITLE_FIELD} must be at most {MAX_TITLE} characters", error="invalid_body",
                        field=TITLE_FIELD)
+    if command.selects is not None:
+        return title.strip(), command.selects(body)
     if FILTER_FIELD not in body:
         raise ApiError(400, f"{FILTER_FIELD} is required", error="invalid_body", field=FILTER_FIELD)
     query_filter = body[FILTER_FIELD]
+    # Checked against the property types the mappings give (Lime is not asked on the request path), so a
+    # filter Lime would refuse is a 400 now instead of a batch that fails in the worker.
+    mappings = gateway().settings.mappings
     try:
-        validate_filter(query_filter, FILTER_FIELD)
-    except ValueError as exc:
-        raise ApiError(400, str(exc), error="invalid_query_filter", field=FILTER_FIELD) from None
+        validate_filter(query_filter, FILTER_FIELD, model=data_model(mappings),
+                        limetype=mappings[command.limetype].limetype, limits=FilterLimits())
+    except FilterError as exc:
+        raise ApiError(400, str(exc), error="invalid_query_filter", field=FILTER_FIELD, where=exc.where) from None
     return title.strip(), query_filter
 
 
@@ -134,14 +74,8 @@ def _queued(batch_id: int) -> tuple[Response, int]:
     return jsonify(integration_monitor_batch_id=batch_id, status="queued"), 202
 
 
-def start_batch_command(command: BatchCommand) -> tuple[Response, int]:
-    gw = gateway()
-    title, query_filter = parse_command_body(json_object_body(gw.settings.gateway.max_body_bytes), command)
-    return launch_batch(command, title, query_filter)
-
-
 def launch_batch(command: BatchCommand, title: str, query_filter: Any) -> tuple[Response, int]:
-    """Store the batch, publish its start and wait briefly for the answer (shared by every batch route)."""
+    """Store the batch, publish its start and wait briefly for the answer."""
     gw = gateway()
     try:
         batch_id = monitor.create_batch(gw.db, title, command.operation, query_filter,
@@ -150,13 +84,16 @@ def launch_batch(command: BatchCommand, title: str, query_filter: Any) -> tuple[
         log.warning("could not create a %s batch (%s)", command.operation, type(exc).__name__)
         raise ApiError(503, "the batch could not be stored; retry later", error="unavailable") from None
 
-    wait_s = gw.settings.gateway.command_wait_s
+    wait_s = 0.0 if command.answers_task else gw.settings.gateway.command_wait_s
     try:
-        task_id = gw.publisher.publish(tasknames.START_BATCH, [batch_id], tasknames.QUEUE_INTERACTIVE,
-                                       want_result=wait_s > 0)
+        task_id = publish_job(gw.publisher, catalogue.START_BATCH, batch_id, want_result=wait_s > 0)
     except Exception as exc:  # any broker failure: the batch row is durable and the sweeper starts it
         log.warning("could not queue batch %s (%s); the sweeper will start it", batch_id, type(exc).__name__)
-        return _queued(batch_id)
+        task_id = ""
+        if not command.answers_task:
+            return _queued(batch_id)
+    if command.answers_task:
+        return jsonify(task_id=task_id, status="success", integration_monitor_batch_id=batch_id), 200
     if wait_s <= 0:
         return _queued(batch_id)
     try:
@@ -173,42 +110,133 @@ def launch_batch(command: BatchCommand, title: str, query_filter: Any) -> tuple[
     return jsonify(integration_monitor_batch_id=batch_id, status="running", total=total), 200
 
 
-def _command_doc(command: BatchCommand) -> Doc:
-    return Doc(
-        command.summary,
-        "commands",
-        description=f"Creates an integration monitor batch (operation {command.operation}, limetype "
-                    f"{command.limetype}) and starts it. Default title: {command.default_title!r}.",
-        request_schema=ref("BatchCommand"),
-        responses={
-            200: ("started: one task per object is queued", ref("BatchStarted")),
-            202: ("stored and queued; not started within the wait, poll the batch", ref("BatchQueued")),
-            400: ("invalid body; field names the culprit", ref("Error")),
-            413: ("body too large", ref("Error")),
-            415: ("body is not JSON", ref("Error")),
-            502: ("the start task failed (e.g. Lime unreachable)", ref("BatchStartFailed")),
-            503: ("the batch could not be stored", ref("Error")),
-        },
-    )
+def _batch_view(command: BatchCommand) -> Callable[[], tuple[Response, int]]:
+    # Some Lime buttons post nothing at all; for a command whose body is optional that means {}.
+    optional = command.body_schema is not None and not command.body_schema.get("required")
 
-
-def _make_view(command: BatchCommand) -> Callable[[], tuple[Response, int]]:
     def view() -> tuple[Response, int]:
-        return start_batch_command(command)
+        limit = gateway().settings.gateway.max_body_bytes
+        body = json_object_body(limit) if request.content_length or not optional else {}
+        title, query_filter = parse_command_body(body, command)
+        return launch_batch(command, title, query_filter)
 
     view.__name__ = f"command_{command.operation}"
-    return documented(_command_doc(command))(require_scope("commands")(view))
+    doc = Doc(command.summary, "commands",
+              description=f"Creates an integration monitor batch (operation {command.operation}, limetype "
+                          f"{command.limetype}) and starts it. Default title: {command.default_title!r}.",
+              request_schema=command.body_schema or ref("BatchCommand"), responses=dict(command.responses),
+              body_required=not optional)
+    return documented(doc)(require_scope(command.scope)(view))
 
 
-for _command in BATCH_COMMANDS:
-    bp.add_url_rule(f"/task/{_command.path}", endpoint=f"command_{_command.operation}",
-                    view_func=_make_view(_command), methods=["POST"])
+def _answer(command: InteractiveCommand, status: int, message: str, error: str) -> ApiError:
+    extra = {command.seed_error_key: message} if command.seed_error_key else {}
+    return ApiError(status, message, error=error, **extra)
 
 
-@bp.get("/monitor/batches/<int:batch_id>")
+def _interactive_view(command: InteractiveCommand) -> Callable[..., Any]:
+    def view(**path_args: str) -> Any:
+        gw = gateway()
+        if command.path_schema:
+            for name, schema in command.path_schema.items():
+                problems = check_path(path_args.get(name), schema)
+                if problems:
+                    raise _answer(command, 400, problems, "invalid_request")
+        body: dict[str, Any] = {}
+        try:
+            if command.body_schema is not None:
+                body = json_object_body(gw.settings.gateway.max_body_bytes)
+                check(body, command.body_schema)
+            request_key = _request_key()
+        except ApiError as exc:
+            if command.seed_error_key and exc.status == 400:  # the seed's Lime commands read error_message
+                exc.extra[command.seed_error_key] = exc.message
+            raise
+        args = command.job_args({**body, **path_args, "_request_key": request_key})
+        try:
+            task_id = publish_job(gw.publisher, command.job, *args, want_result=True)
+        except Exception as exc:  # nothing stored: the user can press again
+            log.warning("could not queue %s (%s)", command.job.name, type(exc).__name__)
+            raise ApiError(503, "the request could not be queued; retry later", error="unavailable") from None
+        try:
+            result = gw.publisher.wait(task_id, max(gw.settings.gateway.command_wait_s, command.min_wait_s))
+        except TaskFailed as exc:
+            raise _answer(command, 502, f"the request failed: {exc}", "task_failed") from None
+        if result is None:
+            if command.timeout_status == 202:
+                return jsonify(status="queued", task_id=task_id), 202
+            raise _answer(command, command.timeout_status, "no answer in time; try again", "timeout")
+        status, answer = command.answer(result)
+        if status >= 400:
+            message = str((answer or {}).get("message") or "refused")
+            raise ApiError(status, message, **{k: v for k, v in (answer or {}).items() if k != "message"})
+        if answer is None:
+            return Response(status=status)
+        if isinstance(answer, str):
+            return Response(answer, status=status, mimetype="text/plain")
+        return jsonify(answer), status
+
+    view.__name__ = f"command_{command.job.name.rsplit('.', 1)[-1]}"
+    doc = Doc(command.summary, "commands", description=command.description, request_schema=command.body_schema,
+              path_schemas=dict(command.path_schema), responses=dict(command.responses))
+    return documented(doc)(require_scope(*command.scopes)(view))
+
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+_KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
+
+
+def _request_key() -> str:
+    """What makes two requests "the same" for actions that change something each time (postpone): the
+    caller's Idempotency-Key, else a key of this request alone (a retried task keeps it)."""
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return uuid.uuid4().hex
+    if not 1 <= len(key) <= 200 or not set(key) <= _KEY_CHARS:
+        raise ApiError(400, f"{IDEMPOTENCY_HEADER} must be 1 to 200 letters, digits or -_.:", error="invalid_header",
+                       field=IDEMPOTENCY_HEADER)
+    return key
+
+
+def check_path(value: str | None, schema: Mapping[str, Any]) -> str:
+    """"" when a path argument fits its schema, else the seed's message."""
+    try:
+        check({"value": value}, {"type": "object", "properties": {"value": schema}})
+    except ApiError:
+        return "Invalid limetype or ID" if schema.get("enum") or schema.get("pattern") else "invalid path"
+    return ""
+
+
+for _batch in BATCH_COMMANDS:
+    bp.add_url_rule(_batch.path, endpoint=f"command_{_batch.operation}", view_func=_batch_view(_batch),
+                    methods=["POST"])
+for _command in ALL_INTERACTIVE_COMMANDS:
+    _view = _interactive_view(_command)
+    bp.add_url_rule(_command.path, endpoint=_view.__name__, view_func=_view, methods=[_command.method])
+
+
+@bp.get("/commands/results/<string(length=36):task_id>")
+@documented(Doc("The answer of a command that was still running when the gateway answered 202", "commands",
+                description="pending (still running, or an id the result store does not know: answers are "
+                            "kept 10 minutes), failed, or done with the job's answer.",
+                path_schemas={"task_id": {"type": "string", "minLength": 36, "maxLength": 36}},
+                responses={200: ("the command's state", ref("CommandResult")),
+                           404: ("not a task id (36 characters)", ref("Error"))}))
+@require_scope("commands", "operator")
+def command_result(task_id: str) -> Response:
+    try:
+        value = gateway().publisher.wait(task_id, 0.2)
+    except TaskFailed as exc:
+        return jsonify(status="failed", message=str(exc))
+    if value is None:
+        return jsonify(status="pending")
+    return jsonify(status="done", answer=value)
+
+
+@bp.get(f"/monitor/batches/<int(min=1, max={MAX_ROW_ID}):batch_id>")
 @documented(Doc("Status of an integration monitor batch", "commands",
                 responses={200: ("the batch with its counts and logs", ref("BatchSummary")),
-                           404: ("no such batch", ref("Error"))}))
+                           404: ("no such batch (or not a batch id)", ref("Error")), 503: DB_UNAVAILABLE}))
 @require_scope("commands", "operator")
 def batch_status(batch_id: int) -> Response:
     summary = monitor.batch_summary(gateway().db, batch_id)

@@ -13,8 +13,8 @@ import logging
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 
-from billecta_sync import inbox, tasknames
-from billecta_sync.db import InboxStatus
+from billecta_sync import inbox
+from billecta_sync.inbound import delivery
 from billecta_sync.inbound.lime_events import (
     SIGNATURE_HEADER,
     InvalidLimeWebhook,
@@ -69,23 +69,11 @@ def receive_lime_webhook() -> tuple[Response, int]:
     mappings: FieldMappings = gw.settings.mappings
     relevant = is_relevant(mappings, event)
     headers = inbox.redact_headers(dict(request.headers), extra_secret=[SIGNATURE_HEADER])
-    status = InboxStatus.QUEUED if relevant else InboxStatus.IGNORED
     try:
-        inbox_id = inbox.record(gw.db, SOURCE, headers, raw, request.remote_addr or "", event_type=event.event,
-                                object_key=event.object_key, status=status,
-                                last_error="" if relevant else f"{event.event} is not synced to Billecta")
+        accepted = delivery.accept(gw.db, gw.publisher, SOURCE, headers, raw, request.remote_addr or "",
+                                   event_type=event.event, object_key=event.object_key,
+                                   ignore_reason="" if relevant else f"{event.event} is not synced to Billecta")
     except SQLAlchemyError as exc:
         log.warning("could not store a Lime webhook (%s); answering 503 so Lime retries", type(exc).__name__)
         raise ApiError(503, "the delivery could not be stored; retry later", error="unavailable") from None
-    if not relevant:
-        return jsonify(status="ignored", inbox_id=inbox_id), 200
-    try:
-        gw.publisher.publish(tasknames.PROCESS_LIME_WEBHOOK, [inbox_id], tasknames.QUEUE_WEBHOOKS)
-    except Exception as exc:  # the row is durable; the sweeper publishes it later
-        log.warning("could not queue inbox %s (%s); left for the sweeper", inbox_id, type(exc).__name__)
-        try:
-            inbox.mark_received(gw.db, inbox_id)
-        except SQLAlchemyError:
-            pass
-        return jsonify(status="received", inbox_id=inbox_id), 200
-    return jsonify(status="queued", inbox_id=inbox_id), 200
+    return jsonify(status=accepted.status, inbox_id=accepted.inbox_id), 200

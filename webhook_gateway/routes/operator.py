@@ -7,33 +7,31 @@ replay of a row that is being processed (or published twice) harmless.
 from __future__ import annotations
 
 import logging
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
-from sqlalchemy import select, update
+from sqlalchemy import select
 
-from billecta_sync import inbox, tasknames
-from billecta_sync.db import DeadLetter, InboxStatus, WebhookInbox, utcnow
+from billecta_sync import inbox
+from billecta_sync.db import DeadLetter, InboxStatus, WebhookInbox
+from billecta_sync.inbound import delivery
 from webhook_gateway.auth import require_scope
 from webhook_gateway.body import json_object_body
 from webhook_gateway.context import gateway
 from webhook_gateway.errors import ApiError
-from webhook_gateway.openapi import Doc, QueryParam, documented, ref
+from webhook_gateway.limits import MAX_REPLAY_IDS, MAX_ROW_ID
+from webhook_gateway.openapi import DB_UNAVAILABLE, Doc, QueryParam, documented, ref
 
 log = logging.getLogger("webhook_gateway.operator")
 bp = Blueprint("operator", __name__)
 
-SOURCES = ("billecta", "lime")
-# The task that processes an inbox row, per source; rows of other sources cannot be replayed yet.
-REPLAY_TASKS: dict[str, tuple[str, str]] = {
-    "billecta": (tasknames.PROCESS_BILLECTA_WEBHOOK, tasknames.QUEUE_WEBHOOKS),
-    "lime": (tasknames.PROCESS_LIME_WEBHOOK, tasknames.QUEUE_WEBHOOKS),
-}
+SOURCES = tuple(delivery.SOURCES)
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 DEFAULT_REPLAY_LIMIT = 1000
-MAX_REPLAY_LIMIT = 10_000
+MAX_REPLAY_LIMIT = MAX_REPLAY_IDS
 REPLAY_FIELDS = ("ids", "status", "since", "until", "source", "limit")
 
 
@@ -42,14 +40,17 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() + "Z" if value else None
 
 
+_INTEGER = re.compile(r"-?[0-9]{1,19}")
+
+
 def _int_arg(name: str, default: int, maximum: int) -> int:
     raw = request.args.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, f"{name} must be an integer", field=name) from None
+    # Plain digits only: int() would also take " 7", "+7" and "7_000", which the document does not allow.
+    if not _INTEGER.fullmatch(raw):
+        raise ApiError(400, f"{name} must be an integer", field=name)
+    value = int(raw)
     if not 1 <= value <= maximum:
         raise ApiError(400, f"{name} must be between 1 and {maximum}", field=name)
     return value
@@ -69,6 +70,7 @@ def _row(row: WebhookInbox) -> dict[str, Any]:
     }
 
 
+MAX_BEFORE = 2**62  # any row id is smaller; the bound only keeps the number within the database's integers
 _LIMIT_PARAM = QueryParam("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
                                     "default": DEFAULT_LIMIT})
 
@@ -79,20 +81,21 @@ _LIMIT_PARAM = QueryParam("limit", {"type": "integer", "minimum": 1, "maximum": 
     query=(QueryParam("status", {"type": "string", "enum": list(InboxStatus.ALL)}),
            QueryParam("source", {"type": "string", "enum": list(SOURCES)}),
            _LIMIT_PARAM,
-           QueryParam("before", {"type": "integer"}, "only rows with a smaller id (paging)")),
+           QueryParam("before", {"type": "integer", "minimum": 1, "maximum": MAX_BEFORE},
+                      "only rows with a smaller id (paging)")),
     responses={200: ("rows", {"type": "object", "properties": {
         "items": {"type": "array", "items": ref("InboxRow")}, "count": {"type": "integer"}}}),
-        400: ("bad parameter", ref("Error"))},
+        400: ("bad parameter", ref("Error")), 503: DB_UNAVAILABLE},
 ))
 @require_scope("operator")
 def list_inbox() -> Response:
     conditions = []
-    if request.args.get("status"):
+    if "status" in request.args:
         conditions.append(WebhookInbox.status == _choice(request.args["status"], "status", InboxStatus.ALL))
-    if request.args.get("source"):
+    if "source" in request.args:
         conditions.append(WebhookInbox.source == _choice(request.args["source"], "source", SOURCES))
-    if request.args.get("before"):
-        conditions.append(WebhookInbox.id < _int_arg("before", 0, 2**62))
+    if "before" in request.args:
+        conditions.append(WebhookInbox.id < _int_arg("before", 0, MAX_BEFORE))
     limit = _int_arg("limit", DEFAULT_LIMIT, MAX_LIMIT)
     with gateway().db.session() as session:
         rows = session.scalars(select(WebhookInbox).where(*conditions).order_by(WebhookInbox.id.desc()).limit(limit))
@@ -100,9 +103,10 @@ def list_inbox() -> Response:
     return jsonify(items=items, count=len(items))
 
 
-@bp.get("/operator/inbox/<int:inbox_id>")
+@bp.get(f"/operator/inbox/<int(min=1, max={MAX_ROW_ID}):inbox_id>")
 @documented(Doc("One inbox row with its body and (redacted) headers", "operator",
-                responses={200: ("the row", ref("InboxRowDetail")), 404: ("no such row", ref("Error"))}))
+                responses={200: ("the row", ref("InboxRowDetail")),
+                           404: ("no such row (or not a row id)", ref("Error")), 503: DB_UNAVAILABLE}))
 @require_scope("operator")
 def get_inbox_row(inbox_id: int) -> Response:
     with gateway().db.session() as session:
@@ -142,8 +146,9 @@ def _replay_selection(body: dict[str, Any]) -> dict[str, Any]:
     if "ids" in body:
         ids = body["ids"]
         if (not isinstance(ids, list) or not ids or len(ids) > MAX_REPLAY_LIMIT
-                or not all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in ids)):
-            raise ApiError(400, f"ids must be a list of 1 to {MAX_REPLAY_LIMIT} positive integers", field="ids")
+                or not all(isinstance(i, int) and not isinstance(i, bool) and 0 < i <= MAX_ROW_ID for i in ids)):
+            raise ApiError(400, f"ids must be a list of 1 to {MAX_REPLAY_LIMIT} row ids (integers from 1 to "
+                                f"{MAX_ROW_ID})", field="ids")
         selection["ids"] = ids
         selection["limit"] = len(ids)
     if "status" in body:
@@ -168,49 +173,23 @@ def _replay_selection(body: dict[str, Any]) -> dict[str, Any]:
     "Replay inbox rows: reset them to received and queue them again", "operator",
     request_schema=ref("ReplayRequest"),
     responses={200: ("what was replayed", ref("ReplayResult")), 400: ("bad selection", ref("Error")),
-               415: ("body is not JSON", ref("Error"))},
+               415: ("body is not JSON", ref("Error")), 503: DB_UNAVAILABLE},
 ))
 @require_scope("operator")
 def replay_inbox() -> Response:
     gw = gateway()
     selection = _replay_selection(json_object_body(gw.settings.gateway.max_body_bytes))
-    selected = inbox.select_for_replay(gw.db, **selection)
-    with gw.db.session() as session:
-        rows = session.execute(select(WebhookInbox.id, WebhookInbox.source, WebhookInbox.status)
-                               .where(WebhookInbox.id.in_(selected))).all()
-    replayable = [i for i, source, status in rows if source in REPLAY_TASKS and status != InboxStatus.PROCESSING]
-    skipped = sorted(set(selected) - set(replayable))
-    inbox.reset_for_replay(gw.db, replayable)
-    with gw.db.session() as session:
-        # A worker may have claimed a row in between; only rows that are received now were reset.
-        reset = session.execute(select(WebhookInbox.id, WebhookInbox.source).where(
-            WebhookInbox.id.in_(replayable), WebhookInbox.status == InboxStatus.RECEIVED
-        ).order_by(WebhookInbox.id)).all()
-        session.execute(update(DeadLetter).where(DeadLetter.inbox_id.in_([i for i, _ in reset]),
-                                                 DeadLetter.replayed_at.is_(None)).values(replayed_at=utcnow()))
-    skipped = sorted(set(skipped) | (set(replayable) - {i for i, _ in reset}))
-
-    unpublished: list[int] = []
-    for inbox_id, source in reset:
-        if unpublished:  # the broker already failed; do not wait on it once per row
-            unpublished.append(inbox_id)
-            continue
-        task_name, queue = REPLAY_TASKS[source]
-        try:
-            gw.publisher.publish(task_name, [inbox_id], queue)
-        except Exception as exc:  # the rows stay received; the sweeper publishes them
-            log.warning("replay: could not queue inbox %s (%s)", inbox_id, type(exc).__name__)
-            unpublished.append(inbox_id)
-            continue
-        inbox.mark_queued(gw.db, inbox_id)
-    ids = [i for i, _ in reset]
-    log.info("replayed %s inbox rows (%s skipped, %s not published)", len(ids), len(skipped), len(unpublished))
-    return jsonify(replayed=len(ids), ids=ids, skipped=skipped, unpublished=unpublished)
+    result = delivery.replay(gw.db, gw.publisher, delivery.select_for_replay(gw.db, **selection))
+    log.info("replayed %s inbox rows (%s skipped, %s not published)", len(result.replayed), len(result.skipped),
+             len(result.unpublished))
+    return jsonify(replayed=len(result.replayed), ids=result.replayed, skipped=result.skipped,
+                   unpublished=result.unpublished)
 
 
 @bp.get("/operator/inbox-stats")
 @documented(Doc("Inbox rows per status", "operator", responses={200: ("counts", {"type": "object", "properties": {
-    "counts": {"type": "object", "additionalProperties": {"type": "integer"}}, "total": {"type": "integer"}}})}))
+    "counts": {"type": "object", "additionalProperties": {"type": "integer"}}, "total": {"type": "integer"}}}),
+    503: DB_UNAVAILABLE}))
 @require_scope("operator")
 def inbox_stats() -> Response:
     counts = {status: 0 for status in InboxStatus.ALL}
@@ -222,7 +201,7 @@ def inbox_stats() -> Response:
 @documented(Doc("Tasks that failed for good, newest first", "operator", query=(_LIMIT_PARAM,),
                 responses={200: ("dead letters", {"type": "object", "properties": {
                     "items": {"type": "array", "items": ref("DeadLetter")}, "count": {"type": "integer"}}}),
-                    400: ("bad parameter", ref("Error"))}))
+                    400: ("bad parameter", ref("Error")), 503: DB_UNAVAILABLE}))
 @require_scope("operator")
 def dead_letters() -> Response:
     limit = _int_arg("limit", DEFAULT_LIMIT, MAX_LIMIT)

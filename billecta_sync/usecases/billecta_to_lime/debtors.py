@@ -11,7 +11,7 @@ from billecta_sync.container import Services
 from billecta_sync.lime_repo import LimeRepo
 from billecta_sync.locks import object_lock
 from billecta_sync.usecases.common import option_key, text
-from billecta_sync.usecases.lime_to_billecta.debtors import is_own_echo
+from billecta_sync.usecases.echoes import is_own_echo
 
 DEBTOR_TYPES = {"Private": "private", "Company": "company"}
 # Billecta's AutogiroStageType (by name or number) -> creditordebtor.autogirostatus; Migration has no option.

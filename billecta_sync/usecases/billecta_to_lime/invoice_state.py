@@ -64,6 +64,7 @@ def invoice_status(invoice: dict[str, Any], previous: str = "", today: date | No
 
 def invoice_values(invoice: dict[str, Any], previous_status: str = "") -> dict[str, Any]:
     state = invoice.get("State") or {}
+    status = invoice_status(invoice, previous_status)
     documents = invoice.get("Invoices") or []
     first = documents[0] if documents else {}
     invoiced = invoice.get("InvoicedAmount") or {}
@@ -71,7 +72,7 @@ def invoice_values(invoice: dict[str, Any], previous_status: str = "") -> dict[s
         "actionpublicid": text(invoice.get("ActionPublicId")),
         "invoicenumber": text(first.get("InvoiceNumber") or invoice.get("InvoiceNumber")),
         "ocr": text(first.get("OCR")),
-        "invoicestatus": invoice_status(invoice, previous_status),
+        "invoicestatus": status,
         "invoicedate": iso_day(as_date(invoice.get("InvoiceDate"))),
         "invoice_expires": iso_day(as_date(invoice.get("DueDate"))),
         "invoicedamount": money(invoice.get("InvoicedAmount")),
@@ -83,6 +84,10 @@ def invoice_values(invoice: dict[str, Any], previous_status: str = "") -> dict[s
         "isdisputed": bool(state.get("DisputedDate")),
         "ispaused": bool(state.get("IsPaused")),
         "nexteventdate": iso_day(as_date(state.get("NextEventDate"))),
+        "invoice_sent_date": iso_day(as_date(state.get("InvoiceSentDate"))),
+        # The seed records when a paid invoice closed and what was left on it then.
+        "paid_date": iso_day(as_date(state.get("ClosedDate"))) if status == "paid" else None,
+        "invoice_balance": money(invoice.get("CurrentAmount")),
         "billecta_error_message": "",
     }
 

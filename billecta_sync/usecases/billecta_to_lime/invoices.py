@@ -148,11 +148,20 @@ def _sync_order_status(repo: LimeRepo, values: dict[str, Any]) -> None:
     order_id = values.get("order")
     if not order_id:
         return
-    wanted = {"credited": "credited", "cancelled": "cancelled"}.get(values["invoicestatus"])
+    wanted = {"credited": "credited", "cancelled": "cancelled", "paid": "completed"}.get(values["invoicestatus"])
     if wanted is None and values["invoicestatus"] not in ("created",):
         wanted = "attested"
     if wanted is None:
         return
     order = repo.get_or_none("order", order_id)
-    if order is not None and option_key(order.get("orderstatus")) not in (wanted, "credited", "cancelled"):
+    if order is not None and option_key(order.get("orderstatus")) not in (wanted, "credited", "cancelled", "completed"):
         repo.update("order", order_id, {"orderstatus": wanted, "billecta_error_message": ""})
+
+
+def refresh_invoice(services: Services, invoice_id: int) -> str:
+    """Read one Lime invoice's state from Billecta again (the backfill batch: fields added later get filled)."""
+    invoice = LimeRepo(services.lime, services.mappings).get("invoice", invoice_id)
+    action_id = text(invoice.get("actionpublicid"))
+    if not action_id:
+        return f"invoice {invoice_id} is not in Billecta; nothing to read"
+    return sync_invoice_from_billecta(services, action_id)

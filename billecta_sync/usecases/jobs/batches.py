@@ -2,55 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
-
 from sqlalchemy import update
 
-from billecta_sync import monitor
+from billecta_sync import catalogue, monitor
 from billecta_sync.container import Services
 from billecta_sync.db import MonitorBatch, MonitorLog
 from billecta_sync.errors import PermanentError
 from billecta_sync.lime_repo import LimeRepo
+from billecta_sync.queueing import publish_job
 
-
-@dataclass(frozen=True)
-class Operation:
-    name: str
-    limetype: str  # logical limetype the query filter selects
-
-
-OPERATIONS: dict[str, Operation] = {
-    "upsert_attest_orders": Operation("upsert_attest_orders", "order"),
-    "upsert_orders": Operation("upsert_orders", "order"),
-    "attest_orders": Operation("attest_orders", "order"),
-    "upsert_debtors": Operation("upsert_debtors", "debtor"),
-    "anonymize_debtors": Operation("anonymize_debtors", "debtor"),
-    "upsert_articles": Operation("upsert_articles", "article"),
-    "delete_articles": Operation("delete_articles", "article"),
-    "credit_invoices": Operation("credit_invoices", "invoice"),
-    "update_creditor": Operation("update_creditor", "creditor"),
-    "retrigger_failed_webhooks": Operation("retrigger_failed_webhooks", "creditor"),
-}
-
-# publish(operation, object_id, monitor_log_id, params) -> task id
 PUBLISH_CHUNK = 200
-Publisher = Callable[[str, int, int, dict[str, Any]], str]
 
 
-def start_batch(services: Services, batch_id: int, publish: Publisher) -> dict[str, int]:
+def start_batch(services: Services, batch_id: int) -> dict[str, int]:
     """Create the batch's logs (once) and publish a task for every object not yet published."""
     with services.db.session() as session:
         batch = session.get(MonitorBatch, batch_id)
         if batch is None:
             raise PermanentError(f"monitor batch {batch_id} does not exist")
-        operation_name, query_filter, params = batch.operation, batch.query_filter, dict(batch.params or {})
-    operation = OPERATIONS.get(operation_name)
+        operation_name, query_filter = batch.operation, batch.query_filter
+    operation = catalogue.OPERATIONS.get(operation_name)
     if operation is None:
         monitor.fail_batch(services.db, batch_id, f"unknown operation {operation_name!r}")
         raise PermanentError(f"unknown operation {operation_name!r}")
 
+    kwargs = dict(operation.params)  # the same for every object of the batch
+    queue = services.task_queue()
     logs = monitor.existing_logs(services.db, batch_id)
     if not logs:
         ids = LimeRepo(services.lime, services.mappings).find_ids(operation.limetype, query_filter)
@@ -61,7 +38,8 @@ def start_batch(services: Services, batch_id: int, publish: Publisher) -> dict[s
     pending = [(log_id, object_id) for log_id, object_id in logs if log_id not in published]
     for start in range(0, len(pending), PUBLISH_CHUNK):
         chunk = pending[start:start + PUBLISH_CHUNK]
-        task_ids = {log_id: publish(operation.name, int(object_id), log_id, params) for log_id, object_id in chunk}
+        task_ids = {log_id: publish_job(queue, operation.job, int(object_id), monitor_log_id=log_id, **kwargs)
+                    for log_id, object_id in chunk}
         # One commit per chunk, not per task: a 10 000-object batch used to spend most of its start on
         # commits. A start that dies inside a chunk publishes at most that chunk again on retry, and
         # every operation is idempotent, so the repeat only costs requests.
@@ -72,3 +50,8 @@ def start_batch(services: Services, batch_id: int, publish: Publisher) -> dict[s
     if not logs:
         monitor.settle_batches(services.db)
     return {"batch_id": batch_id, "total": len(logs)}
+
+
+def give_up_start(services: Services, batch_id: int, exc: BaseException) -> None:
+    """The start failed for good: the batch says so instead of staying ``running``."""
+    monitor.fail_batch(services.db, batch_id, f"Could not start: {exc}")

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, exists, select
 
+from billecta_sync.container import Services
 from billecta_sync.db import Database, InboxStatus, MonitorBatch, MonitorLog, MonitorStatus, WebhookInbox, utcnow
 
 log = logging.getLogger(__name__)
@@ -48,3 +49,8 @@ def cleanup_old_records(db: Database, retention_days: int, now: datetime | None 
         db, MonitorBatch, finished_batch & ~exists().where(MonitorLog.batch_id == MonitorBatch.id))
     log.info("clean-up older than %s: %s", cutoff.isoformat(timespec="seconds"), counts)
     return counts
+
+
+def cleanup_expired_records(services: Services) -> dict[str, int]:
+    """The nightly job: everything older than RETENTION_DAYS."""
+    return cleanup_old_records(services.db, services.settings.worker.retention_days)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from billecta_sync import monitor
+from billecta_sync import catalogue, monitor
 from billecta_sync.container import Services
 from billecta_sync.lime_repo import LimeRepo
+from billecta_sync.queueing import publish_job
 from billecta_sync.usecases.common import text
 
 OPERATION = "retrigger_failed_webhooks"
@@ -32,3 +33,10 @@ def create_nightly_batch(services: Services) -> int:
     """The batch beat starts at night: one log per Lime creditor that exists in Billecta."""
     return monitor.create_batch(services.db, f"{TITLE} (nightly)", OPERATION, CREDITORS_IN_BILLECTA,
                                 params={"limetype": "creditor"})
+
+
+def start_nightly_batch(services: Services) -> int:
+    """Beat's nightly run: the batch, and its start queued (the sweeper starts it if the broker refuses)."""
+    batch_id = create_nightly_batch(services)
+    publish_job(services.task_queue(), catalogue.START_BATCH, batch_id)
+    return batch_id

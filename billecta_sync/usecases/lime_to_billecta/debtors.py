@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from billecta_sync.billecta.errors import BillectaApiNotFoundException
@@ -11,6 +10,7 @@ from billecta_sync.errors import PermanentError
 from billecta_sync.lime_repo import LimeRepo
 from billecta_sync.locks import object_lock
 from billecta_sync.usecases.common import option_key, relation_id, save_by_external_id, text
+from billecta_sync.usecases.echoes import remember_sent
 from billecta_sync.usecases.lime_to_billecta.relations import Outcome, creditor_of, linked_creditor, refusal
 
 DEBTOR_TYPES = {"private": "Private", "company": "Company"}
@@ -39,39 +39,6 @@ def debtor_view(debtor: dict[str, Any], creditor_public_id: str) -> dict[str, An
         "DebtorType": debtor_type,
         "IsActive": True,
     }
-
-
-# What the service last sent Billecta per debtor, so the DebtorUpdated webhook our own write causes can
-# be told apart from a change made in Billecta: an echo that arrives after Lime changed the debtor again
-# would otherwise write Billecta's older values back over Lime's newer ones.
-SENT_TTL_S = 7 * 24 * 3600
-SENT_FIELDS = ("Name", "OrgNo", "ContactName", "Email", "ContactEmail", "Phone", "Address", "ZipCode", "City",
-               "CountryCode", "DebtorType", "DebtorExternalId")
-
-
-def _fingerprint(view: dict[str, Any]) -> str:
-    return json.dumps({k: view.get(k) for k in sorted(SENT_FIELDS)}, sort_keys=True, default=str)
-
-
-
-def remember_sent(services: Services, public_id: str, view: dict[str, Any]) -> None:
-    try:
-        services.redis.set(f"sent:debtor:{public_id}", _fingerprint(view), ex=SENT_TTL_S)
-    except Exception:  # only an optimisation of the echo check; never fail a sync over it
-        pass
-
-
-def is_own_echo(services: Services, billecta_view: dict[str, Any]) -> bool:
-    """True when Billecta's debtor holds exactly what the service last sent (its own write coming back)."""
-    public_id = str(billecta_view.get("DebtorPublicId") or "")
-    try:
-        stored = services.redis.get(f"sent:debtor:{public_id}") if public_id else None
-    except Exception:
-        return False
-    if stored is None:
-        return False
-    text_ = stored.decode() if isinstance(stored, bytes) else str(stored)
-    return text_ == _fingerprint(billecta_view)
 
 
 def ensure_debtor(services: Services, repo: LimeRepo, creditor_id: int, creditor_public_id: str,

@@ -22,6 +22,7 @@ def lime_url() -> Iterator[str]:
 
 def run_check(monkeypatch: pytest.MonkeyPatch, lime_url: str, config_file: Path | None = None) -> str:
     env = {
+        "BILLECTA_SYNC_ENV": "development",  # the development keys and http:// sandbox URLs below
         "BILLECTA_API_BASE_URL": "http://127.0.0.1:9/v1",
         "BILLECTA_API_AUTHENTICATION": "SecureToken ZGV2LWJpbGxlY3RhLXRva2Vu",
         "LIME_BASE_URL": lime_url,

@@ -33,6 +33,7 @@ def redis_client() -> Iterator[redis.Redis]:
 def make_settings(tmp_path: Path) -> Callable[..., Settings]:
     def make(**overrides: str) -> Settings:
         env = {
+            "BILLECTA_SYNC_ENV": "development",  # the development keys and http:// sandbox URLs below
             "BILLECTA_API_BASE_URL": "http://127.0.0.1:8100/v1",
             "BILLECTA_API_AUTHENTICATION": "SecureToken ZGV2LWJpbGxlY3RhLXRva2Vu",
             "LIME_BASE_URL": "http://127.0.0.1:8200/lime/api/v1/",

@@ -14,7 +14,7 @@ import pytest
 import redis
 from sqlalchemy import select
 
-from billecta_sync import inbox, tasknames
+from billecta_sync import catalogue, inbox
 from billecta_sync.db import InboxStatus, MonitorBatch, WebhookInbox
 
 PREFIX = "/limepkg-billecta-integration"
@@ -50,13 +50,13 @@ def test_webhook_message_lands_in_the_webhooks_list(redis_client: redis.Redis,
     assert resp.status_code == 200
     inbox_id = resp.get_json()["inbox_id"]
     assert resp.get_json() == {"status": "queued", "inbox_id": inbox_id}
-    messages = queued_messages(redis_client, tasknames.QUEUE_WEBHOOKS)
+    messages = queued_messages(redis_client, catalogue.QUEUE_WEBHOOKS)
     assert len(messages) == 1
-    assert messages[0]["headers"]["task"] == tasknames.PROCESS_BILLECTA_WEBHOOK
+    assert messages[0]["headers"]["task"] == catalogue.PROCESS_BILLECTA_WEBHOOK.name
     args, kwargs, _embed = messages[0]["decoded_body"]
     assert args == [inbox_id]
     assert kwargs == {}
-    assert redis_client.llen(tasknames.QUEUE_INTERACTIVE) == 0
+    assert redis_client.llen(catalogue.QUEUE_INTERACTIVE) == 0
     with db.session() as session:
         assert session.get(WebhookInbox, inbox_id).status == InboxStatus.QUEUED  # type: ignore[union-attr]
 
@@ -93,7 +93,7 @@ def test_readyz_against_real_redis(redis_client: redis.Redis, make_gateway: Call
 def _answer_start_batch(redis_client: redis.Redis, backend: Any, outcome: Any, stop: threading.Event) -> None:
     """Act as the worker: wait for the START_BATCH message and store ``outcome`` as its result."""
     while not stop.is_set():
-        messages = queued_messages(redis_client, tasknames.QUEUE_INTERACTIVE)
+        messages = queued_messages(redis_client, catalogue.QUEUE_INTERACTIVE)
         if messages:
             task_id = messages[0]["headers"]["id"]
             batch_id = messages[0]["decoded_body"][0][0]
@@ -140,9 +140,9 @@ def test_command_waits_for_the_start_task(redis_client: redis.Redis, make_gatewa
         assert "Lime is unreachable" in body["message"]
     else:
         assert body == {"integration_monitor_batch_id": batch_id, "status": "queued"}
-        messages = queued_messages(redis_client, tasknames.QUEUE_INTERACTIVE)
+        messages = queued_messages(redis_client, catalogue.QUEUE_INTERACTIVE)
         assert [(m["headers"]["task"], m["decoded_body"][0]) for m in messages] == [
-            (tasknames.START_BATCH, [batch_id])
+            (catalogue.START_BATCH.name, [batch_id])
         ]
 
 
@@ -153,7 +153,7 @@ def test_replay_publishes_dead_rows_to_redis(redis_client: redis.Redis, make_gat
     resp = app.test_client().post(f"{PREFIX}/operator/inbox/replay", json={"status": "dead"}, headers=OPERATOR)
     assert resp.status_code == 200
     assert resp.get_json()["ids"] == [dead]
-    messages = queued_messages(redis_client, tasknames.QUEUE_WEBHOOKS)
+    messages = queued_messages(redis_client, catalogue.QUEUE_WEBHOOKS)
     assert [(m["headers"]["task"], m["decoded_body"][0]) for m in messages] == [
-        (tasknames.PROCESS_BILLECTA_WEBHOOK, [dead])
+        (catalogue.PROCESS_BILLECTA_WEBHOOK.name, [dead])
     ]

@@ -15,7 +15,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from billecta_sync import tasknames
+from billecta_sync import catalogue
 from billecta_sync.billecta import BillectaClient
 from billecta_sync.db import Database, DeadLetter
 from billecta_sync.lime import LimeClient
@@ -88,7 +88,7 @@ def test_billecta_outage_dead_letters_the_order_and_a_rerun_recovers(
         db.dispose()
     assert len(letters) == 1
     letter = letters[0]
-    assert letter.task_name == tasknames.UPSERT_ATTEST_ORDER == "billecta_sync.orders.upsert_attest_order"
+    assert letter.task_name == catalogue.UPSERT_ATTEST_ORDER.name == "billecta_sync.orders.upsert_attest_order"
     assert letter.kwargs["monitor_log_id"] == log["id"]
     assert letter.monitor_log_id == log["id"]
     assert letter.exception == f"BillectaApiServerError: {INJECTED_MESSAGE}"

@@ -8,6 +8,7 @@ from click.testing import CliRunner
 from cli.main import main
 
 ENV = {
+    "BILLECTA_SYNC_ENV": "development",  # short keys and http:// URLs below
     "BILLECTA_API_BASE_URL": "http://127.0.0.1:8100/v1",
     "BILLECTA_API_AUTHENTICATION": "SecureToken c2VjcmV0LXRva2Vu",
     "LIME_BASE_URL": "http://127.0.0.1:8200/lime/api/v1/",

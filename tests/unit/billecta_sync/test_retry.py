@@ -98,6 +98,7 @@ def test_retry_after_never_pushes_the_wait_past_the_cap() -> None:
     # The visibility timeout is only checked against the cap: a longer countdown would let Redis
     # hand the waiting task to a second worker.
     settings = load_settings(env={
+        "BILLECTA_SYNC_ENV": "development",
         "BILLECTA_API_BASE_URL": "http://127.0.0.1:8100/v1", "BILLECTA_API_AUTHENTICATION": "SecureToken eA==",
         "LIME_BASE_URL": "http://127.0.0.1:8200/lime/api/v1/", "LIME_API_KEY": "k",
         "GATEWAY_API_KEYS_WEBHOOK": "webhook-key", "GATEWAY_API_KEYS_COMMANDS": "commands-key",

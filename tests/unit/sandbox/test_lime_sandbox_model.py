@@ -36,7 +36,7 @@ def test_data_model_types_follow_the_conventions() -> None:
     assert DATA_MODEL["invoice"].get("creditinvoice").related == "invoice"  # type: ignore[union-attr]
     order_status = DATA_MODEL["order"].get("orderstatus")
     assert [o.key for o in order_status.options] == [  # type: ignore[union-attr]
-        "created", "processing", "attested", "errorupsert", "errorattest", "credited", "cancelled",
+        "created", "processing", "attested", "errorupsert", "errorattest", "credited", "cancelled", "completed",
     ]
     option_ids = [o.id for lt in DATA_MODEL.values() for p in lt.properties for o in p.options]
     assert len(option_ids) == len(set(option_ids))

@@ -22,6 +22,7 @@ OPERATOR_KEY = "dev-operator-key"
 
 def base_env(tmp_path: Path) -> dict[str, str]:
     return {
+        "BILLECTA_SYNC_ENV": "development",  # the development keys and http:// sandbox URLs below
         "BILLECTA_API_BASE_URL": "http://127.0.0.1:8100/v1",
         "BILLECTA_API_AUTHENTICATION": "SecureToken ZGV2LWJpbGxlY3RhLXRva2Vu",
         "LIME_BASE_URL": "http://127.0.0.1:8200/lime/api/v1/",

@@ -11,8 +11,8 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
+from billecta_sync.commands import BATCH_COMMANDS
 from billecta_sync.settings import Settings
-from webhook_gateway.routes.commands import BATCH_COMMANDS
 
 DEFAULT_PREFIX = "/limepkg-billecta-integration"
 WEBHOOK = {"X-API-Key": "dev-webhook-key"}
@@ -93,7 +93,7 @@ def test_openapi_describes_security_bodies_and_params(client: FlaskClient) -> No
 
     batch = doc["paths"][f"{DEFAULT_PREFIX}/monitor/batches/{{batch_id}}"]["get"]
     assert batch["parameters"] == [{"name": "batch_id", "in": "path", "required": True,
-                                    "schema": {"type": "integer"}}]
+                                    "schema": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}}]
     assert {"commandsApiKey": []} in batch["security"]
     assert {"operatorBearer": []} in batch["security"]
     assert "security" not in doc["paths"]["/healthz"]["get"]

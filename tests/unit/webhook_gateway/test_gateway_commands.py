@@ -8,9 +8,9 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select, text
 
-from billecta_sync import monitor, tasknames
+from billecta_sync import catalogue, monitor
 from billecta_sync.db import Database, MonitorBatch, MonitorStatus
-from webhook_gateway.publisher import TaskFailed
+from billecta_sync.queueing import TaskFailed
 
 PREFIX = "/limepkg-billecta-integration"
 URL = f"{PREFIX}/task/upsert-attest-orders-in-billecta"
@@ -91,7 +91,7 @@ def test_good_command_creates_batch_and_publishes_start(client: FlaskClient, db:
     assert batch.params == {"limetype": "order", "attest": True}
     assert batch.status == MonitorStatus.RUNNING
     assert [(p.task, p.args, p.queue, p.want_result) for p in publisher.published] == [
-        (tasknames.START_BATCH, [batch.id], tasknames.QUEUE_INTERACTIVE, True)
+        (catalogue.START_BATCH.name, [batch.id], catalogue.QUEUE_INTERACTIVE, True)
     ]
     assert publisher.waits == [("task-1", 5.0)]
 
@@ -167,7 +167,7 @@ def test_each_seed_command_starts_its_own_batch(client: FlaskClient, db: Databas
     assert resp.status_code == 202
     batch = batches(db)[0]
     assert (batch.operation, batch.params) == (operation, {"limetype": limetype, **params})
-    assert [p.task for p in publisher.published] == [tasknames.START_BATCH]
+    assert [p.task for p in publisher.published] == [catalogue.START_BATCH.name]
 
 
 @pytest.mark.parametrize("path", ["nonsense", "upsert-invoices-in-billecta"])

@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from billecta_sync import tasknames
+from billecta_sync import catalogue
 from billecta_sync.db import Database, InboxStatus, WebhookInbox
 from billecta_sync.inbound.lime_events import sign
 from billecta_sync.settings import Settings
@@ -53,7 +53,7 @@ def test_signed_event_is_stored_before_it_is_queued(client: FlaskClient, db: Dat
     assert row.body == raw.decode()  # the raw body, exactly as signed
     assert row.headers.get("X-Lime-Signature") != sign(SECRET, raw)  # not kept in clear
     assert [(p.task, p.args, p.queue) for p in publisher.published] == [
-        (tasknames.PROCESS_LIME_WEBHOOK, [row.id], tasknames.QUEUE_WEBHOOKS)]
+        (catalogue.PROCESS_LIME_WEBHOOK.name, [row.id], catalogue.QUEUE_WEBHOOKS)]
 
 
 @pytest.mark.parametrize("signature", [None, "", "sha256=00", "md5=abc", sign("another-secret", b"{}")])

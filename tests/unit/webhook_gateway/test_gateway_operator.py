@@ -9,7 +9,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
-from billecta_sync import inbox, tasknames
+from billecta_sync import catalogue, inbox
 from billecta_sync.db import Database, DeadLetter, InboxStatus, WebhookInbox, utcnow
 
 PREFIX = "/limepkg-billecta-integration/operator"
@@ -79,14 +79,14 @@ def test_replay_dead_rows_resets_and_publishes_them(client: FlaskClient, db: Dat
     done = add_row(db, InboxStatus.PROCESSED)
     dead2 = add_row(db, InboxStatus.DEAD)
     with db.session() as session:
-        session.add(DeadLetter(task_name=tasknames.PROCESS_BILLECTA_WEBHOOK, args=[dead1], inbox_id=dead1))
+        session.add(DeadLetter(task_name=catalogue.PROCESS_BILLECTA_WEBHOOK.name, args=[dead1], inbox_id=dead1))
 
     resp = client.post(f"{PREFIX}/inbox/replay", json={"status": "dead"}, headers=OPERATOR)
     assert resp.status_code == 200
     assert resp.get_json() == {"replayed": 2, "ids": [dead1, dead2], "skipped": [], "unpublished": []}
     assert [(p.task, p.args, p.queue) for p in publisher.published] == [
-        (tasknames.PROCESS_BILLECTA_WEBHOOK, [dead1], tasknames.QUEUE_WEBHOOKS),
-        (tasknames.PROCESS_BILLECTA_WEBHOOK, [dead2], tasknames.QUEUE_WEBHOOKS),
+        (catalogue.PROCESS_BILLECTA_WEBHOOK.name, [dead1], catalogue.QUEUE_WEBHOOKS),
+        (catalogue.PROCESS_BILLECTA_WEBHOOK.name, [dead2], catalogue.QUEUE_WEBHOOKS),
     ]
     assert status_of(db, dead1) == InboxStatus.QUEUED
     assert status_of(db, dead2) == InboxStatus.QUEUED
@@ -103,7 +103,7 @@ def test_replay_by_ids_skips_rows_being_processed_and_sends_each_source_to_its_t
     resp = client.post(f"{PREFIX}/inbox/replay", json={"ids": [failed, busy, lime]}, headers=OPERATOR)
     assert resp.get_json() == {"replayed": 2, "ids": [failed, lime], "skipped": [busy], "unpublished": []}
     assert [(p.task, p.args) for p in publisher.published] == [
-        (tasknames.PROCESS_BILLECTA_WEBHOOK, [failed]), (tasknames.PROCESS_LIME_WEBHOOK, [lime])]
+        (catalogue.PROCESS_BILLECTA_WEBHOOK.name, [failed]), (catalogue.PROCESS_LIME_WEBHOOK.name, [lime])]
     assert status_of(db, busy) == InboxStatus.PROCESSING
     assert status_of(db, lime) == InboxStatus.QUEUED
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from billecta_sync import tasknames
+from billecta_sync import catalogue
 from billecta_sync.inbound.billecta_events import DEFAULT_REQUIRED_ID, REQUIRED_ID, SUPPORTED_EVENTS
 
 URL = "/limepkg-billecta-integration/billecta-webhook-receiver"
@@ -31,4 +31,4 @@ def test_event_with_its_id_is_queued(client: FlaskClient, publisher: Any, event:
     resp = client.post(URL, json=body, headers=WEBHOOK)
     assert resp.status_code == 200, resp.get_json()
     assert resp.get_json()["status"] == "queued"
-    assert [p.task for p in publisher.published] == [tasknames.PROCESS_BILLECTA_WEBHOOK]
+    assert [p.task for p in publisher.published] == [catalogue.PROCESS_BILLECTA_WEBHOOK.name]

@@ -11,7 +11,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select, text
 
-from billecta_sync import tasknames
+from billecta_sync import catalogue
 from billecta_sync.db import Database, InboxStatus, WebhookInbox
 
 URL = "/limepkg-billecta-integration/billecta-webhook-receiver"
@@ -49,7 +49,7 @@ def test_good_webhook_is_stored_intact_redacted_and_published(client: FlaskClien
     assert row.headers["X-Trace"] == "t-1"
     assert "dev-webhook-key" not in json.dumps(row.headers)
     assert [(p.task, p.args, p.queue) for p in publisher.published] == [
-        (tasknames.PROCESS_BILLECTA_WEBHOOK, [row.id], tasknames.QUEUE_WEBHOOKS)
+        (catalogue.PROCESS_BILLECTA_WEBHOOK.name, [row.id], catalogue.QUEUE_WEBHOOKS)
     ]
 
 

@@ -1,4 +1,4 @@
-"""Lime webhooks: signature, parsing, and which changes are worth a Billecta call."""
+"""Lime webhooks: the signature over the exact bytes, and which bodies are refused."""
 
 from __future__ import annotations
 
@@ -7,10 +7,7 @@ from typing import Any
 
 import pytest
 
-from billecta_sync.inbound import lime_events
 from billecta_sync.inbound.lime_events import InvalidLimeWebhook, parse_lime_event, sign, signature_ok
-from billecta_sync.lime.subscriptions import wanted_events
-from billecta_sync.mappings import FieldMappings
 
 SECRET = "s3cret"
 
@@ -38,66 +35,3 @@ def test_signature_is_checked_over_the_exact_bytes() -> None:
 def test_malformed_events_are_refused(payload: Any) -> None:
     with pytest.raises(InvalidLimeWebhook):
         parse_lime_event(payload)
-
-
-class Recorder:
-    """Stands in for the use-cases: records what the change would have started."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, orders: dict[int, dict[str, Any]] | None = None) -> None:
-        self.calls: list[tuple[str, int]] = []
-        for name in ("upsert_debtor", "upsert_article", "anonymize_person"):
-            monkeypatch.setattr(lime_events, name, self._record(name))
-        monkeypatch.setattr(lime_events, "upsert_attest_order",
-                            lambda services, order_id, attest: self.calls.append(("upsert_order", order_id)) or "")
-        self.orders = orders or {}
-        monkeypatch.setattr(lime_events, "LimeRepo", lambda *_: self)
-
-    def _record(self, name: str) -> Any:
-        return lambda services, object_id: self.calls.append((name, object_id)) or ""
-
-    def get_or_none(self, _limetype: str, order_id: int) -> dict[str, Any] | None:
-        return self.orders.get(order_id)
-
-
-class Services:
-    mappings = FieldMappings.build()
-    lime = None
-
-
-def run(payload: dict[str, Any]) -> str:
-    return lime_events.plan(Services(), parse_lime_event(payload))  # type: ignore[arg-type]
-
-
-def test_only_changes_to_synced_properties_start_a_sync(monkeypatch: pytest.MonkeyPatch) -> None:
-    rec = Recorder(monkeypatch)
-    assert "no synced property changed" in run(event("debtor.update", 5, {}, {"billecta_error_message": "x"}))
-    run(event("debtor.update", 5, {"city": "Malmö"}, {"city": "Lund"}))
-    run(event("article.update", 6, {}, {"unitprice": 10}))
-    run(event("creditorarticle.new", 9, {"article": 6, "creditor": 1}))
-    run(event("creditordebtor.update", 8, {"debtor": 5}, {"debtorpublicid": ""}))  # our own write coming back
-    run(event("person.update", 3, {"anonymized": False}, {"email": "a@b"}))
-    run(event("person.update", 3, {"anonymized": True}, {"anonymized": False}))
-    assert rec.calls == [("upsert_debtor", 5), ("upsert_article", 6), ("upsert_article", 6),
-                         ("anonymize_person", 3)]
-
-
-def test_a_moved_row_resyncs_both_orders_while_they_can_change(monkeypatch: pytest.MonkeyPatch) -> None:
-    rec = Recorder(monkeypatch, orders={
-        10: {"orderstatus": "created", "actionpublicid": "a-10"},
-        11: {"orderstatus": "errorupsert", "actionpublicid": ""},
-        12: {"orderstatus": "attested", "actionpublicid": "a-12"},
-        13: {"orderstatus": "created", "actionpublicid": ""},  # never sent: sending it is the user's call
-    })
-    run(event("orderrow.update", 1, {"order": 11}, {"order": 10}))
-    assert sorted(rec.calls) == [("upsert_order", 10), ("upsert_order", 11)]
-    rec.calls.clear()
-    assert "not re-sent" in run(event("orderrow.update", 2, {"order": 12}, {"quantity": 1}))
-    assert "not re-sent" in run(event("orderrow.new", 3, {"order": 13}))
-    assert rec.calls == []
-
-
-def test_subscriptions_follow_the_customers_limetype_names() -> None:
-    mappings = FieldMappings.build({"debtor": {"limetype": "customer"}})
-    events = wanted_events(mappings)
-    assert "customer.update" in events and "debtor.update" not in events
-    assert {"orderrow.new", "orderrow.update", "person.update"} <= set(events)

@@ -1,22 +1,12 @@
-"""What Lime gets from Billecta's debtor, debt collection and credit-invoice views, and which events are handled."""
+"""What a Lime debtor and its creditor relation (creditordebtor) get from Billecta's debtor view."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from billecta_sync.inbound.billecta_events import SUPPORTED_EVENTS
-from billecta_sync.usecases.billecta_to_lime.debtcollections import debtcollection_values
-from billecta_sync.usecases.billecta_to_lime.debtors import _changed, lime_debtor_values
-from billecta_sync.usecases.billecta_to_lime.events import HANDLERS
-from billecta_sync.usecases.billecta_to_lime.invoice_state import credited_invoice_id, invoice_status
+import pytest
 
-
-def sek(ore: int) -> dict[str, Any]:
-    return {"CurrencyCode": "SEK", "Value": ore, "ValueForView": ore / 100}
-
-
-def test_every_supported_event_has_a_handler() -> None:
-    assert set(HANDLERS) == set(SUPPORTED_EVENTS)
+from billecta_sync.usecases.billecta_to_lime.debtors import _changed, autogiro_link_values, lime_debtor_values
 
 
 def test_debtor_view_gives_the_lime_debtor_fields() -> None:
@@ -34,39 +24,26 @@ def test_only_changed_debtor_fields_are_written() -> None:
         "city": "Malmö"}
 
 
-def test_debt_collection_view_gives_stage_amounts_and_next_event() -> None:
-    values = debtcollection_values({
-        "ActionPublicId": "dc-1", "DebtAmount": sek(80000), "CurrentAmount": sek(98000),
-        "InterestAmount": sek(1250), "FeeAmount": sek(18000), "InterestPercentage": 8.5, "DeliveryMethod": "Mail",
-        "State": {"Stage": "DebtCollectionInvoiceSent", "NextEvent": "DebtCollectionInvoiceDue",
-                  "NextEventDate": "2026-12-01T00:00:00"},
-    })
-    assert values["stage"] == "DebtCollectionInvoiceSent"
-    assert (values["debtamount"], values["currentamount"], values["interestamount"], values["feeamount"]) == (
-        800.0, 980.0, 12.5, 180.0)
-    assert values["nexteventdate"] == "2026-12-01" and values["nextevent"] == "DebtCollectionInvoiceDue"
-    assert values["deliverymethod"] == "mail" and values["interestpercentage"] == 8.5
+# ---- autogiro on creditordebtor -----------------------------------------------------------------
 
 
-def test_credit_invoice_is_credited_and_names_the_invoice_it_credits() -> None:
-    credit = {"ActionType": "CreditInvoiceAction", "CreditingInvoice": {"SourcePublicId": "orig-1"},
-              "State": {"Stage": "Attested"}, "InvoicedAmount": sek(-5000)}
-    assert credited_invoice_id(credit) == "orig-1"
-    assert invoice_status(credit) == "credited"
-    assert credited_invoice_id({"ActionType": "InvoiceAction", "CreditingInvoice": None}) == ""
+@pytest.mark.parametrize(("stage", "active", "expected"), [
+    ("Approved", True, {"autogirostatus": "approved", "autogiroactive": True}),
+    ("Pending", False, {"autogirostatus": "pending", "autogiroactive": False}),
+    ("Failed", False, {"autogirostatus": "failed", "autogiroactive": False}),
+    ("Removed", False, {"autogirostatus": "removed", "autogiroactive": False}),
+    (1, True, {"autogirostatus": "approved", "autogiroactive": True}),
+    ("Migration", True, {"autogiroactive": True}),  # no Lime option: the status is left as it is
+])
+def test_debtor_autogiro_gives_the_link_status_and_active_flag(stage: Any, active: bool,
+                                                              expected: dict[str, Any]) -> None:
+    assert autogiro_link_values({"Autogiro": {"Active": active, "Stage": stage}}) == expected
 
 
-def test_event_log_is_newest_first_with_plain_timestamps() -> None:
-    from billecta_sync.usecases.billecta_to_lime.event_log import format_events
-
-    events = [
-        {"EventDate": "2026-11-20T10:30:00.100+01:00", "Title": "Invoice created", "EventType": "Created"},
-        {"EventDate": "2026-11-21T08:00:00.900+01:00", "Title": "Payment", "Content": "40.00 SEK"},
-        {"EventDate": "2026-11-21T08:00:00.200+01:00", "Title": "Sent"},
-        "not an event",
-    ]
-    assert format_events(events) == [
-        {"eventdate": "2026-11-21 08:00:00", "eventtype": "", "title": "Payment", "content": "40.00 SEK"},
-        {"eventdate": "2026-11-21 08:00:00", "eventtype": "", "title": "Sent", "content": ""},
-        {"eventdate": "2026-11-20 10:30:00", "eventtype": "Created", "title": "Invoice created", "content": ""},
-    ]
+def test_a_debtor_without_a_mandate_is_not_active_and_an_unset_flag_is_not_rewritten() -> None:
+    assert autogiro_link_values({"Autogiro": None}) == {"autogiroactive": False}
+    assert _changed({"autogiroactive": None, "autogirostatus": None}, {"autogiroactive": False}) == {}
+    link = {"autogiroactive": False, "autogirostatus": {"key": "pending", "text": "Pending"}}
+    assert _changed(link, {"autogirostatus": "approved", "autogiroactive": True}) == {
+        "autogirostatus": "approved", "autogiroactive": True}
+    assert _changed(link, {"autogirostatus": "pending", "autogiroactive": False}) == {}

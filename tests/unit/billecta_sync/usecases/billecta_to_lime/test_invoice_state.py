@@ -1,4 +1,5 @@
-"""The Lime invoice status and values read from a Billecta invoice action (InvoiceActionView)."""
+"""The Lime invoice status and values read from a Billecta invoice action (InvoiceActionView), credit invoices
+and the autogiro outcome recorded on an invoice."""
 
 from __future__ import annotations
 
@@ -7,7 +8,14 @@ from typing import Any
 
 import pytest
 
-from billecta_sync.usecases.billecta_to_lime.invoice_state import invoice_status, invoice_values, row_values
+from billecta_sync.usecases.billecta_to_lime.invoice_state import (
+    autogiro_values,
+    credited_invoice_id,
+    event_time,
+    invoice_status,
+    invoice_values,
+    row_values,
+)
 
 TODAY = date(2026, 3, 15)
 
@@ -91,7 +99,7 @@ def test_invoice_values_carry_number_ocr_amounts_and_dates_in_lime_units() -> No
     remote = invoice("InvoiceSent", paid=500050, credited=100000, due="2099-03-02T00:00:00",
                      Invoices=[{"InvoiceNumber": "10042", "OCR": "1004200042"}])
     remote["State"].update(DisputedDate="2026-02-10T00:00:00", IsPaused=True,
-                           NextEventDate="2026-03-20T00:00:00+01:00")
+                           NextEventDate="2026-03-20T00:00:00+01:00", InvoiceSentDate="2026-02-01T08:00:00")
 
     values = invoice_values(remote)
 
@@ -111,8 +119,22 @@ def test_invoice_values_carry_number_ocr_amounts_and_dates_in_lime_units() -> No
         "isdisputed": True,
         "ispaused": True,
         "nexteventdate": "2026-03-20",
+        "invoice_sent_date": "2026-02-01",
+        "paid_date": None,  # only a paid invoice has one
+        "invoice_balance": 11750.75,
         "billecta_error_message": "",
     }
+
+
+def test_a_paid_invoice_records_when_it_closed_and_nothing_left() -> None:
+    remote = invoice("Completed", paid=1775125, current=0)
+    remote["State"].update(InvoiceSentDate="2026-02-01T08:00:00", ClosedDate="2026-02-20T10:00:00")
+
+    values = invoice_values(remote)
+
+    assert values["invoicestatus"] == "paid"
+    assert (values["invoice_sent_date"], values["paid_date"], values["invoice_balance"]) == (
+        "2026-02-01", "2026-02-20", 0.0)
 
 
 def test_invoice_values_of_a_created_invoice_without_documents() -> None:
@@ -137,3 +159,43 @@ def test_row_values_read_a_record_in_kronor() -> None:
     assert row_values({"RecordType": "Message", "ArticleDescription": "Avser lokal 4B"}, 2) == {
         "rowtype": "message", "description": "Avser lokal 4B", "quantity": 0.0, "unitprice": 0.0, "vat": 0.0,
         "position": 2}
+
+
+def test_credit_invoice_is_credited_and_names_the_invoice_it_credits() -> None:
+    credit = {"ActionType": "CreditInvoiceAction", "CreditingInvoice": {"SourcePublicId": "orig-1"},
+              "State": {"Stage": "Attested"}, "InvoicedAmount": sek(-5000)}
+    assert credited_invoice_id(credit) == "orig-1"
+    assert invoice_status(credit) == "credited"
+    assert credited_invoice_id({"ActionType": "InvoiceAction", "CreditingInvoice": None}) == ""
+
+
+# ---- autogiro on invoices -----------------------------------------------------------------------
+
+
+def test_event_times_tolerate_z_offsets_and_no_zone() -> None:
+    assert event_time("2026-03-02T12:00:00Z") == event_time("2026-03-02T14:00:00+02:00")
+    assert event_time("2026-03-02T12:00:00") == event_time("2026-03-02T12:00:00Z")  # no zone: UTC
+    assert event_time("") is None and event_time(None) is None and event_time("yesterday") is None
+
+
+def test_a_withdrawal_event_is_recorded_with_its_time() -> None:
+    assert autogiro_values({}, "failed", "2026-03-02T12:00:00Z") == {
+        "autogirostatus": "failed", "autogirostatusat": "2026-03-02T12:00:00+00:00"}
+
+
+def test_an_older_event_never_overwrites_a_newer_one() -> None:
+    stored = {"autogirostatus": {"key": "renewed", "text": "Withdrawal renewed"},
+              "autogirostatusat": "2026-03-02T14:00:00+02:00"}
+
+    assert autogiro_values(stored, "failed", "2026-03-02T11:59:59Z") == {}
+    assert autogiro_values(stored, "renewed", "2026-03-02T12:00:00Z") == {}  # the same event again
+    assert autogiro_values(stored, "failed", "2026-03-03T08:00:00+01:00") == {
+        "autogirostatus": "failed", "autogirostatusat": "2026-03-03T08:00:00+01:00"}
+
+
+def test_an_event_without_a_time_is_written_without_touching_the_stored_time() -> None:
+    stored = {"autogirostatus": "failed", "autogirostatusat": "2026-03-02T12:00:00+00:00"}
+
+    assert autogiro_values(stored, "renewed", "") == {"autogirostatus": "renewed"}
+    assert autogiro_values({"autogirostatusat": "not a time"}, "failed", "2026-03-02T12:00:00Z") == {
+        "autogirostatus": "failed", "autogirostatusat": "2026-03-02T12:00:00+00:00"}

@@ -1,4 +1,4 @@
-"""Write-offs, credits and autogiro from Billecta into Lime: the values derived and when Lime is written."""
+"""Write-offs and credits from Billecta into Lime (payment rows): the values derived and when Lime is written."""
 
 from __future__ import annotations
 
@@ -6,13 +6,7 @@ from collections.abc import Iterator, Mapping
 from datetime import date
 from typing import Any, cast
 
-import pytest
-
-from billecta_sync.inbound.billecta_events import parse_billecta_event
 from billecta_sync.lime_repo import LimeRepo
-from billecta_sync.usecases.billecta_to_lime import events as handlers
-from billecta_sync.usecases.billecta_to_lime.debtors import _changed, autogiro_link_values
-from billecta_sync.usecases.billecta_to_lime.invoice_state import autogiro_values, event_time
 from billecta_sync.usecases.billecta_to_lime.payments import adjustment_values, last_event_day, sync_invoice_adjustments
 
 ACTION = "7f0e3c1a-2b4d-4e6f-8a9b-0c1d2e3f4a5b"
@@ -150,78 +144,3 @@ def test_without_an_event_the_row_is_dated_today_and_keeps_that_day() -> None:
 
     assert by_kind(repo) == {"credit": (500.0, "2026-03-15")}
     assert [c[0] for c in repo.writes()] == ["create"]
-
-
-# ---- autogiro on invoices -----------------------------------------------------------------------
-
-
-def test_event_times_tolerate_z_offsets_and_no_zone() -> None:
-    assert event_time("2026-03-02T12:00:00Z") == event_time("2026-03-02T14:00:00+02:00")
-    assert event_time("2026-03-02T12:00:00") == event_time("2026-03-02T12:00:00Z")  # no zone: UTC
-    assert event_time("") is None and event_time(None) is None and event_time("yesterday") is None
-
-
-def test_a_withdrawal_event_is_recorded_with_its_time() -> None:
-    assert autogiro_values({}, "failed", "2026-03-02T12:00:00Z") == {
-        "autogirostatus": "failed", "autogirostatusat": "2026-03-02T12:00:00+00:00"}
-
-
-def test_an_older_event_never_overwrites_a_newer_one() -> None:
-    stored = {"autogirostatus": {"key": "renewed", "text": "Withdrawal renewed"},
-              "autogirostatusat": "2026-03-02T14:00:00+02:00"}
-
-    assert autogiro_values(stored, "failed", "2026-03-02T11:59:59Z") == {}
-    assert autogiro_values(stored, "renewed", "2026-03-02T12:00:00Z") == {}  # the same event again
-    assert autogiro_values(stored, "failed", "2026-03-03T08:00:00+01:00") == {
-        "autogirostatus": "failed", "autogirostatusat": "2026-03-03T08:00:00+01:00"}
-
-
-def test_an_event_without_a_time_is_written_without_touching_the_stored_time() -> None:
-    stored = {"autogirostatus": "failed", "autogirostatusat": "2026-03-02T12:00:00+00:00"}
-
-    assert autogiro_values(stored, "renewed", "") == {"autogirostatus": "renewed"}
-    assert autogiro_values({"autogirostatusat": "not a time"}, "failed", "2026-03-02T12:00:00Z") == {
-        "autogirostatus": "failed", "autogirostatusat": "2026-03-02T12:00:00+00:00"}
-
-
-@pytest.mark.parametrize(("trigger", "status"), [("AutogiroWithdrawalFailedOnInvoice", "failed"),
-                                                 ("AutogiroWithdrawalRenewedOnInvoice", "renewed")])
-def test_withdrawal_webhooks_pass_the_outcome_and_the_event_time(monkeypatch: pytest.MonkeyPatch, trigger: str,
-                                                                 status: str) -> None:
-    seen: list[tuple[str, Any]] = []
-
-    def fake_sync(_services: Any, action_id: str, **kwargs: Any) -> str:
-        seen.append((action_id, kwargs.get("autogiro")))
-        return "ok"
-
-    monkeypatch.setattr(handlers, "sync_invoice_from_billecta", fake_sync)
-    body = {"WebhookTriggerType": trigger, "ActionPublicId": ACTION, "Created": "2026-03-02T12:00:00+01:00"}
-
-    handlers.HANDLERS[trigger](cast(Any, None), parse_billecta_event(body))
-
-    assert seen == [(ACTION, (status, "2026-03-02T12:00:00+01:00"))]
-
-
-# ---- autogiro on creditordebtor -----------------------------------------------------------------
-
-
-@pytest.mark.parametrize(("stage", "active", "expected"), [
-    ("Approved", True, {"autogirostatus": "approved", "autogiroactive": True}),
-    ("Pending", False, {"autogirostatus": "pending", "autogiroactive": False}),
-    ("Failed", False, {"autogirostatus": "failed", "autogiroactive": False}),
-    ("Removed", False, {"autogirostatus": "removed", "autogiroactive": False}),
-    (1, True, {"autogirostatus": "approved", "autogiroactive": True}),
-    ("Migration", True, {"autogiroactive": True}),  # no Lime option: the status is left as it is
-])
-def test_debtor_autogiro_gives_the_link_status_and_active_flag(stage: Any, active: bool,
-                                                              expected: dict[str, Any]) -> None:
-    assert autogiro_link_values({"Autogiro": {"Active": active, "Stage": stage}}) == expected
-
-
-def test_a_debtor_without_a_mandate_is_not_active_and_an_unset_flag_is_not_rewritten() -> None:
-    assert autogiro_link_values({"Autogiro": None}) == {"autogiroactive": False}
-    assert _changed({"autogiroactive": None, "autogirostatus": None}, {"autogiroactive": False}) == {}
-    link = {"autogiroactive": False, "autogirostatus": {"key": "pending", "text": "Pending"}}
-    assert _changed(link, {"autogirostatus": "approved", "autogiroactive": True}) == {
-        "autogirostatus": "approved", "autogiroactive": True}
-    assert _changed(link, {"autogirostatus": "pending", "autogiroactive": False}) == {}

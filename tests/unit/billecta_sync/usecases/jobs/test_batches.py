@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from billecta_sync import monitor
+from billecta_sync import catalogue, monitor
 from billecta_sync.db import Database, MonitorBatch, MonitorLog
 from billecta_sync.usecases.jobs.batches import PUBLISH_CHUNK, start_batch
 
@@ -23,20 +23,26 @@ def test_a_start_that_dies_part_way_publishes_every_object_on_retry_and_repeats_
     total = 2 * PUBLISH_CHUNK + 37
     batch_id = monitor.create_batch(db, "Debtors", "upsert_debtors")
     monitor.add_logs(db, batch_id, "upsert_debtors", "debtor", range(1, total + 1))
-    services: Any = SimpleNamespace(db=db)  # logs exist, so Lime is not asked again
     published: Counter[int] = Counter()
     die_after = PUBLISH_CHUNK + 50
 
-    def publish(operation: str, object_id: int, log_id: int, params: dict[str, Any]) -> str:
-        if sum(published.values()) == die_after:
-            raise Died("the worker went away")
-        published[object_id] += 1
-        return f"task-{object_id}-{published[object_id]}"
+    class Queue:
+        def publish(self, task_name: str, args: list[Any], queue: str, **options: Any) -> str:
+            assert task_name == catalogue.UPSERT_DEBTOR.name and queue == catalogue.QUEUE_BULK
+            assert options["kwargs"]["monitor_log_id"] > 0
+            object_id = args[0]
+            if sum(published.values()) == die_after:
+                raise Died("the worker went away")
+            published[object_id] += 1
+            return f"task-{object_id}-{published[object_id]}"
+
+    # logs exist, so Lime is not asked again
+    services: Any = SimpleNamespace(db=db, task_queue=Queue)
 
     with pytest.raises(Died):
-        start_batch(services, batch_id, publish)
+        start_batch(services, batch_id)
     die_after = -1
-    assert start_batch(services, batch_id, publish) == {"batch_id": batch_id, "total": total}
+    assert start_batch(services, batch_id) == {"batch_id": batch_id, "total": total}
 
     assert set(published) == set(range(1, total + 1))  # nothing left out
     repeated = [object_id for object_id, times in published.items() if times > 1]
@@ -49,5 +55,5 @@ def test_a_start_that_dies_part_way_publishes_every_object_on_retry_and_repeats_
 
     # A third start (a redelivered task) publishes nothing more.
     before = sum(published.values())
-    start_batch(services, batch_id, publish)
+    start_batch(services, batch_id)
     assert sum(published.values()) == before

@@ -1,37 +1,12 @@
-"""Pure rules of the Lime → Billecta commands: who may be sent as a debtor, what a credit invoice holds."""
+"""Crediting an invoice in full: what the credit invoice sent to Billecta holds."""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Any
 
-import pytest
-
-from billecta_sync.errors import PermanentError
 from billecta_sync.usecases.lime_to_billecta.credits import credit_entry
-from billecta_sync.usecases.lime_to_billecta.debtors import check_debtor_rules
-from billecta_sync.usecases.lime_to_billecta.relations import Outcome
 from sandbox.billecta import contract
-
-
-@pytest.mark.parametrize(("debtor", "fragment"), [
-    ({"_id": 1, "debtortype": "company", "ssnregno": ""}, "no organisation number"),
-    ({"_id": 2, "debtortype": None, "ssnregno": None}, "no organisation number"),  # company by default
-    ({"_id": 3, "debtortype": {"key": "private"}, "ssnregno": "", "person": None}, "neither a person"),
-])
-def test_debtors_that_cannot_be_identified_are_refused(debtor: dict[str, Any], fragment: str) -> None:
-    with pytest.raises(PermanentError, match=fragment):
-        check_debtor_rules(debtor)
-
-
-@pytest.mark.parametrize("debtor", [
-    {"_id": 1, "debtortype": "company", "ssnregno": "556677-8899"},
-    {"_id": 2, "debtortype": "private", "ssnregno": "19800101-1234"},
-    {"_id": 3, "debtortype": "private", "person": 42},
-])
-def test_identified_debtors_pass(debtor: dict[str, Any]) -> None:
-    check_debtor_rules(debtor)
-
 
 CREDITOR = "5f1c6a52-3b0e-4c55-9a61-0b5b8c0e9a11"
 DEBTOR = "6a2d7b63-4c1f-4d66-8b72-1c6c9d1f0b22"
@@ -67,11 +42,3 @@ def test_credit_invoice_mirrors_the_rows_at_negative_prices_and_names_the_origin
     assert entry["Records"][2]["DiscountPercentage"] == 10
     assert "TotalIncVAT" not in entry["Records"][0]  # output fields are not sent back
     assert entry["InvoiceDate"] == entry["DueDate"] == "2026-11-21T00:00:00"
-
-
-def test_outcome_is_an_error_when_any_relation_failed() -> None:
-    ok = Outcome("Debtor 1", done=["creditor 2 → debtor x"])
-    assert ok.message() == "Debtor 1: creditor 2 → debtor x"
-    mixed = Outcome("Debtor 1", done=["creditor 2 → debtor x"], errors=["creditor 3: gone"])
-    with pytest.raises(PermanentError, match="creditor 2 → debtor x; creditor 3: gone"):
-        mixed.message()

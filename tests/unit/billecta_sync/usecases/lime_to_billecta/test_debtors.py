@@ -1,4 +1,4 @@
-"""A Lime debtor as Billecta's DebtorView."""
+"""A Lime debtor as Billecta's DebtorView, and which debtors the debtor commands may send."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from billecta_sync.errors import PermanentError
-from billecta_sync.usecases.lime_to_billecta.debtors import debtor_view
+from billecta_sync.usecases.lime_to_billecta.debtors import check_debtor_rules, debtor_view
 from sandbox.billecta import contract
 
 CREDITOR = "5f1c6a52-3b0e-4c55-9a61-0b5b8c0e9a11"
@@ -60,3 +60,22 @@ def test_debtor_type_defaults_to_company(debtor_type: Any) -> None:
 def test_debtor_without_a_name_is_refused_naming_the_debtor(name: Any) -> None:
     with pytest.raises(PermanentError, match="debtor 1001 has no name"):
         debtor_view(dict(DEBTOR, name=name), CREDITOR)
+
+
+@pytest.mark.parametrize(("debtor", "fragment"), [
+    ({"_id": 1, "debtortype": "company", "ssnregno": ""}, "no organisation number"),
+    ({"_id": 2, "debtortype": None, "ssnregno": None}, "no organisation number"),  # company by default
+    ({"_id": 3, "debtortype": {"key": "private"}, "ssnregno": "", "person": None}, "neither a person"),
+])
+def test_debtors_that_cannot_be_identified_are_refused(debtor: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(PermanentError, match=fragment):
+        check_debtor_rules(debtor)
+
+
+@pytest.mark.parametrize("debtor", [
+    {"_id": 1, "debtortype": "company", "ssnregno": "556677-8899"},
+    {"_id": 2, "debtortype": "private", "ssnregno": "19800101-1234"},
+    {"_id": 3, "debtortype": "private", "person": 42},
+])
+def test_identified_debtors_pass(debtor: dict[str, Any]) -> None:
+    check_debtor_rules(debtor)

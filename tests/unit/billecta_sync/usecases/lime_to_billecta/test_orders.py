@@ -1,6 +1,8 @@
-"""A Lime order as Billecta's InvoiceActionEntryView: the contract, amounts in öre, dates, rows.
+"""A Lime order as Billecta's InvoiceActionEntryView: the contract, amounts in öre, dates, rows; and sending an
+order, with what the user then sees on it in Lime.
 
-The last test sends the views to the Billecta sandbox over real HTTP and reads the invoice back.
+``test_billecta_sandbox_accepts_the_views_and_the_invoice_reads_back`` sends the views to the Billecta sandbox
+over real HTTP and reads the invoice back; the tests after it run the use-case on in-memory Lime and Billecta.
 """
 
 from __future__ import annotations
@@ -13,14 +15,19 @@ from typing import Any
 import pytest
 
 from billecta_sync.billecta import BillectaClient
+from billecta_sync.billecta.errors import BillectaApiConnectionError
+from billecta_sync.container import Services
+from billecta_sync.errors import PermanentError
+from billecta_sync.lime.values import option_key
 from billecta_sync.settings import BillectaSettings, Secret
 from billecta_sync.usecases.billecta_to_lime.invoice_state import invoice_values, row_values
 from billecta_sync.usecases.lime_to_billecta.articles import product_view
 from billecta_sync.usecases.lime_to_billecta.debtors import debtor_view
-from billecta_sync.usecases.lime_to_billecta.orders import invoice_entry
+from billecta_sync.usecases.lime_to_billecta.orders import invoice_entry, upsert_attest_order
 from sandbox.billecta import contract
 from sandbox.billecta.app import DEFAULT_AUTHORIZATION, BillectaSandboxConfig, create_app
 from sandbox.common import serve_in_thread
+from tests.unit.fakes import FakeBillecta, FakeLime, add_order
 
 CREDITOR = "5f1c6a52-3b0e-4c55-9a61-0b5b8c0e9a11"
 DEBTOR = "7a9b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d"
@@ -196,3 +203,113 @@ def test_billecta_sandbox_accepts_the_views_and_the_invoice_reads_back(billecta:
     assert product["UnitPrice"] == 12500.5  # products carry kronor, not öre
     assert product["BookKeepingAccount"] == 3010
     assert billecta.get_debtor(debtor)["CountryCode"] == "SE"
+
+
+# ---- sending an order: what the user sees on the Lime order (in-memory Lime and Billecta) ------------------
+
+
+def order_state(lime: FakeLime, order_id: int) -> tuple[str | None, str, str]:
+    order = lime.obj("order", order_id)
+    return option_key(order["orderstatus"]), order["billecta_error_message"], order["actionpublicid"]
+
+
+def test_a_sent_order_is_attested_in_billecta_and_shows_its_invoice(services: Services, fake_lime: FakeLime,
+                                                                    fake_billecta: FakeBillecta) -> None:
+    ids = add_order(fake_lime, fake_billecta)
+
+    message = upsert_attest_order(services, ids.order, attest=True)
+
+    (action_id,) = fake_billecta.invoices
+    assert order_state(fake_lime, ids.order) == ("attested", "", action_id)
+    assert fake_billecta.invoices[action_id]["State"]["Stage"] == "Attested"
+    assert fake_billecta.invoices[action_id]["DebtorPublicId"] == ids.debtor_public_id
+    assert message == f"Order {ids.order} → Billecta invoice {action_id} (attested)"
+
+
+@pytest.mark.parametrize("final_attempt", [False, True])
+def test_an_order_billecta_refuses_shows_billectas_message_at_once(services: Services, fake_lime: FakeLime,
+                                                                  fake_billecta: FakeBillecta,
+                                                                  final_attempt: bool) -> None:
+    ids = add_order(fake_lime, fake_billecta)
+    fake_billecta.fail("create_invoice", FakeBillecta.refusal("InvoiceDate must not be in the past"))
+
+    with pytest.raises(PermanentError, match=f"Billecta refused order {ids.order}: InvoiceDate must not be"):
+        upsert_attest_order(services, ids.order, attest=True, final_attempt=final_attempt)
+
+    # A refusal is not retried, so the user is told on the first attempt already.
+    assert order_state(fake_lime, ids.order) == ("errorupsert", "InvoiceDate must not be in the past", "")
+    assert fake_billecta.invoices == {}
+
+
+def test_an_invoice_billecta_will_not_attest_shows_errorattest_and_keeps_the_invoice(
+        services: Services, fake_lime: FakeLime, fake_billecta: FakeBillecta) -> None:
+    ids = add_order(fake_lime, fake_billecta)
+    fake_billecta.fail("attest_invoice", FakeBillecta.refusal("The debtor has no address", status=409))
+
+    with pytest.raises(PermanentError, match="The debtor has no address"):
+        upsert_attest_order(services, ids.order, attest=True, final_attempt=False)
+
+    (action_id,) = fake_billecta.invoices
+    assert order_state(fake_lime, ids.order) == ("errorattest", "The debtor has no address", action_id)
+
+
+def test_an_outage_before_the_last_attempt_leaves_no_error_on_the_order(services: Services, fake_lime: FakeLime,
+                                                                       fake_billecta: FakeBillecta) -> None:
+    ids = add_order(fake_lime, fake_billecta)
+    outage = FakeBillecta.outage()
+    fake_billecta.fail("create_invoice", outage)
+
+    with pytest.raises(BillectaApiConnectionError) as raised:
+        upsert_attest_order(services, ids.order, attest=True, final_attempt=False)
+
+    assert raised.value is outage  # unchanged, so the task retries it
+    # The order only says it is being processed: a retry is coming, so there is no error to show yet.
+    assert [w.values for w in fake_lime.writes_to("order")] == [{"orderstatus": "processing"}]
+    assert order_state(fake_lime, ids.order) == ("processing", "", "")
+
+
+def test_an_outage_on_the_last_attempt_shows_the_error_on_the_order(services: Services, fake_lime: FakeLime,
+                                                                   fake_billecta: FakeBillecta) -> None:
+    ids = add_order(fake_lime, fake_billecta)
+    fake_billecta.fail("create_invoice", FakeBillecta.outage())
+
+    with pytest.raises(BillectaApiConnectionError):
+        upsert_attest_order(services, ids.order, attest=True, final_attempt=True)
+
+    assert order_state(fake_lime, ids.order) == (
+        "errorupsert", "Billecta invoice.create could not connect: connection refused", "")
+
+    # Once Billecta is back, sending the order again attests it and clears the error.
+    upsert_attest_order(services, ids.order, attest=True)
+    (action_id,) = fake_billecta.invoices
+    assert order_state(fake_lime, ids.order) == ("attested", "", action_id)
+
+
+def test_an_invoice_created_but_whose_answer_was_lost_is_found_again_not_created_twice(
+        services: Services, fake_lime: FakeLime, fake_billecta: FakeBillecta, monkeypatch: pytest.MonkeyPatch) -> None:
+    ids = add_order(fake_lime, fake_billecta)
+    create = fake_billecta.create_invoice
+
+    def created_then_timed_out(entry: dict[str, Any]) -> str:
+        create(entry)
+        raise FakeBillecta.outage()
+
+    monkeypatch.setattr(fake_billecta, "create_invoice", created_then_timed_out)
+    with pytest.raises(BillectaApiConnectionError):
+        upsert_attest_order(services, ids.order, attest=True, final_attempt=False)
+    monkeypatch.setattr(fake_billecta, "create_invoice", create)
+
+    upsert_attest_order(services, ids.order, attest=True)
+
+    (action_id,) = fake_billecta.invoices  # the debtor gets one invoice, not two
+    assert order_state(fake_lime, ids.order) == ("attested", "", action_id)
+
+
+@pytest.mark.parametrize("status", ["attested", "credited", "cancelled"])
+def test_an_order_already_final_is_never_sent_again(services: Services, fake_lime: FakeLime,
+                                                    fake_billecta: FakeBillecta, status: str) -> None:
+    ids = add_order(fake_lime, fake_billecta, status=status)
+
+    assert upsert_attest_order(services, ids.order, attest=True) == (
+        f"Order {ids.order} is already {status}; nothing sent.")
+    assert fake_billecta.writes() == [] and fake_lime.writes == []

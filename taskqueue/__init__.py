@@ -1,0 +1,130 @@
+"""The task queue on Celery: the broker configuration every process shares, and the publisher.
+
+The gateway, the CLI and beat publish jobs by name through ``CeleryTaskQueue`` on a publisher-only app
+(``make_celery``); only ``workers`` registers the task functions. Queues and routes come from the job
+catalogue, so a new job needs no change here.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import redis
+from celery import Celery
+from celery.exceptions import TimeoutError as CeleryTimeoutError
+from kombu import Queue
+from kombu.exceptions import OperationalError as KombuOperationalError
+
+from billecta_sync import catalogue
+from billecta_sync.queueing import TaskFailed
+from billecta_sync.settings import Settings, get_settings
+
+log = logging.getLogger("billecta_sync.taskqueue")
+
+# A webhook answer must not hang on a dead broker: Billecta waits on us and retries anyway.
+PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+
+
+def celery_config(settings: Settings) -> dict[str, object]:
+    vt = settings.worker.visibility_timeout_s
+    return {
+        "broker_url": settings.redis_url,
+        "result_backend": settings.redis_url,
+        # At-least-once: a task is acknowledged only after it ran, and put back if its worker died.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        # Redis redelivers unacknowledged tasks after this long; it must outlast any retry countdown.
+        "broker_transport_options": {"visibility_timeout": vt},
+        "result_backend_transport_options": {"visibility_timeout": vt},
+        "visibility_timeout": vt,
+        "task_ignore_result": True,  # interactive tasks opt back in; history lives in our own tables
+        "result_expires": 600,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "task_queues": [Queue(name) for name in catalogue.QUEUES],
+        "task_default_queue": catalogue.QUEUE_BULK,
+        "task_routes": {job.name: {"queue": job.queue} for job in catalogue.JOBS.values()},
+        "task_soft_time_limit": settings.worker.task_soft_time_limit_s,
+        "task_time_limit": settings.worker.task_time_limit_s,
+        "task_publish_retry": True,
+        "task_publish_retry_policy": {"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5,
+                                      "interval_max": 2},
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_timeout": 5,
+        "worker_soft_shutdown_timeout": 10.0,
+        "worker_max_tasks_per_child": 1000,
+        "worker_hijack_root_logger": False,
+        # No "task-sent" event per publish: it doubled the cost of acknowledging a webhook; Flower still
+        # sees every task through the workers' own events.
+        "task_send_sent_event": False,
+        "worker_send_task_events": True,
+        "timezone": "UTC",
+        "enable_utc": True,
+    }
+
+
+def make_celery(settings: Settings | None = None) -> Celery:
+    """A Celery app that can publish every catalogue job by name (no task functions registered)."""
+    app = Celery("billecta_sync")
+    app.conf.update(celery_config(settings or get_settings()))
+    return app
+
+
+class CeleryTaskQueue:
+    """``billecta_sync.queueing.TaskQueue`` on a Celery app."""
+
+    def __init__(self, celery: Celery) -> None:
+        self.celery = celery
+
+    def publish(self, task_name: str, args: list[Any], queue: str, *, want_result: bool = False,
+                **options: Any) -> str:
+        # Without want_result nobody reads the result, so do not subscribe to its channel; with it the
+        # subscription happens before the message is sent, so a fast answer cannot be missed.
+        result = self.celery.send_task(
+            task_name, args=list(args), kwargs=options.get("kwargs") or {}, queue=queue,
+            ignore_result=not want_result, retry=True, retry_policy=PUBLISH_RETRY_POLICY,
+        )
+        return str(result.id)
+
+    def wait(self, task_id: str, timeout: float) -> Any | None:
+        result = self.celery.AsyncResult(task_id)
+        try:
+            # propagate=False: the task's own exception comes back as the value, so it cannot be taken
+            # for a broker error even when it is a ConnectionError (Lime unreachable, say).
+            value = result.get(timeout=timeout, propagate=False)
+            failed = result.failed()
+        except CeleryTimeoutError:
+            return None
+        except (redis.RedisError, KombuOperationalError, OSError) as exc:
+            # The result store is unreachable: the task may still run, so this is "no answer yet".
+            log.warning("could not read the result of task %s: %s", task_id, type(exc).__name__)
+            return None
+        finally:
+            self._forget_pending(result)
+        if failed:
+            raise TaskFailed(str(value) or type(value).__name__)
+        return value
+
+    def alive_task_ids(self, timeout_s: float = 5.0) -> set[str]:
+        """Ids of tasks some worker holds now (running, reserved or waiting for a retry countdown)."""
+        inspect = self.celery.control.inspect(timeout=timeout_s)
+        alive: set[str] = set()
+        for method in (inspect.active, inspect.reserved, inspect.scheduled):
+            for entries in (method() or {}).values():
+                for entry in entries:
+                    request = entry.get("request", entry)
+                    if request.get("id"):
+                        alive.add(request["id"])
+        return alive
+
+    @staticmethod
+    def _forget_pending(result: Any) -> None:
+        # get() registers the result with the backend and keeps a subscription open until the object
+        # is collected; a long-running gateway drops both now, or each timed-out wait would leak them.
+        try:
+            result.backend.remove_pending_result(result)
+        except Exception as exc:  # cleanup only; the broker may be the thing that is down
+            log.debug("could not drop the result subscription of %s: %s", result.id, type(exc).__name__)
