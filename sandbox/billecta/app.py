@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from flask import Flask, Response, request
@@ -39,6 +39,7 @@ from sandbox.billecta.extensions import (
     auth,
     autogiro,
     debtcollection,
+    files,
     invoices,
     masterdata,
     outbound,
@@ -77,6 +78,7 @@ EXTENSIONS: tuple[Extension, ...] = (
     auth.register,
     masterdata.register,
     invoices.register,
+    files.register,
     outbound.register,
     payments.register,
     reminders.register,
@@ -148,8 +150,8 @@ class BillectaSandbox:
         view.__name__ = route.name
         return view
 
-    def _on_event(self, trigger: str, ids: dict[str, str]) -> None:
-        self.outbox.send(trigger, ids)
+    def _on_event(self, trigger: str, ids: dict[str, str], context: Mapping[str, Any] | None = None) -> None:
+        self.outbox.send(trigger, ids, context)
 
     def _check_auth(self) -> Response | None:
         if not request.path.startswith("/v1/"):

@@ -48,7 +48,8 @@ SUPPORTED_WEBHOOK_TRIGGERS: tuple[str, ...] = (
     "ProductCreated",
     "ProductUpdated",
 )
-PAYLOAD_STYLES = ("flat", "nested")
+# Webhook body styles (``outbox``); ``flat`` stays the default, which the service's older tests expect.
+PAYLOAD_STYLES = ("flat", "nested", "documented")
 ENV_PREFIX = "BILLECTA_SANDBOX_"
 
 

@@ -22,7 +22,7 @@ from sandbox.billecta.state.core import BillectaError
 
 log = logging.getLogger(__name__)
 
-Reply = tuple[int, Any]  # HTTP status, JSON-able body (None = empty body)
+Reply = tuple[int, Any]  # HTTP status, JSON-able body (None = empty body) or a ready Response (raw bytes)
 Handler = Callable[..., Reply]  # handler(body, **path parameters); body is None for routes without one
 
 
@@ -91,6 +91,16 @@ def page(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return items[:limit] if limit > 0 else items
 
 
+def query_bool(name: str, default: bool = False) -> bool:
+    """A ``true``/``false`` query parameter (.NET binds them case-insensitively); anything else is a 400."""
+    value = query(name)
+    if value is None or value == "":
+        return default
+    if value.lower() not in ("true", "false"):
+        raise BillectaError(400, f"The query parameter {name} must be true or false, not {value!r}")
+    return value.lower() == "true"
+
+
 def query_day(name: str) -> Any:
     value = query(name)
     if value is None:
@@ -123,6 +133,8 @@ def dispatch(route: Route, params: dict[str, str], validate_responses: bool) -> 
         return error_response(exc.status, exc.message, exc.code)
     if payload is None:
         return Response(status=status)
+    if isinstance(payload, Response):
+        return payload  # raw bytes, e.g. a file: no view model describes them
     if route.response_view is not None and validate_responses:
         problems = contract.validate(route.response_view, payload)
         if problems:

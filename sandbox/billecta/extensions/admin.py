@@ -57,6 +57,10 @@ def register(host: Host) -> None:
         return jsonify(host.config.as_dict())
 
     def routes() -> Response:
+        # The default listing is frozen (tests and docs rely on it); ?all=true adds every served route with
+        # its provenance, including those never listed (the money after attest, the collection controls).
+        if request.args.get("all", "").lower() in ("1", "true", "yes"):
+            return jsonify([{**r.listing(), "listed": r.listed} for r in host.routes()])
         return jsonify([r.listing() for r in host.routes() if r.listed])
 
     def request_log() -> Response:

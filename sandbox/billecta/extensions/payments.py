@@ -7,9 +7,11 @@ clerk writes off), each raising the webhook Billecta would raise.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sandbox.billecta.extension import Host
+from sandbox.billecta.outbox import DataObject
 from sandbox.billecta.routing import Reply, Route, json_action
 from sandbox.billecta.state.invoices import Invoices
 from sandbox.billecta.state.ledger import Ledger
@@ -47,3 +49,16 @@ def register(host: Host) -> None:
     host.add_admin("/_sandbox/unmatched-payments", "unmatched_payments", json_action(payments.unmatched_payment))
     host.add_admin("/_sandbox/unhandled-payments/<payment_id>/match", "match_overpayment",
                    json_action(payments.match_overpayment))
+
+    def payment_record(_ids: Mapping[str, str], context: Mapping[str, Any]) -> tuple[Any, Any]:
+        return dict(context["payment"]), None
+
+    def unhandled(ids: Mapping[str, str], _context: Mapping[str, Any]) -> tuple[Any, Any]:
+        return payments.get_unhandled(ids["UnhandledPaymentPublicId"]), None
+
+    # Billecta's webhook table gives these three an IncomingPaymentView (docs: billecta-api-followup.md §6.2).
+    host.outbox.add_data_object(["InvoicePaymentReceived", "AmountCreditedOnInvoice", "AmountWrittenOffOnInvoice"],
+                                DataObject("IncomingPaymentsView", payment_record, True, item_of_list=True))
+    # Not in the readable part of the table: the unhandled payment's view, by analogy.
+    host.outbox.add_data_object(["UnmatchedPayment", "Overpayment", "OverpaymentMatchedToInvoice"],
+                                DataObject("UnhandledPaymentView", unhandled, False))

@@ -51,7 +51,12 @@ def register(host: Host) -> None:
             for d in sender.deliveries(status=status)
             if event is None or d.event == event
         ]
-        return jsonify({"deliveries": deliveries, "pending": sender.pending_count()})
+        # contract_problems: documented-style bodies that broke their view model and were not sent.
+        return jsonify({"deliveries": deliveries, "pending": sender.pending_count(),
+                        "contract_problems": list(host.outbox.problems)})
+
+    def data_objects() -> Response:
+        return jsonify(host.outbox.describe())
 
     def resend(delivery_id: int) -> Response:
         delivery = sender.resend(delivery_id)
@@ -91,5 +96,6 @@ def register(host: Host) -> None:
         return resp
 
     host.add_admin("/_sandbox/webhooks", "webhooks", webhooks, ["GET"])
+    host.add_admin("/_sandbox/webhooks/data-objects", "webhooks_data_objects", data_objects, ["GET"])
     host.add_admin("/_sandbox/webhooks/wait-idle", "webhooks_wait_idle", wait_idle)
     host.add_admin("/_sandbox/webhooks/<int:delivery_id>/resend", "webhooks_resend", resend)

@@ -5,7 +5,8 @@ Layers, each importing only the ones above it:
 * ``core``: the ``Store`` (one lock, the webhook emitter, the domains' parts), errors, clock, ids, helpers;
   ``pricing``: invoice arithmetic.
 * ``records``: the generic keyed-record table; ``masterdata``: creditors, debtors, products.
-* ``invoice``: one invoice and its read models; ``invoices``: the invoice rules; ``credits``: credit invoices.
+* ``invoice``: one invoice, its read models and capability flags; ``invoices``: the invoice rules; ``credits``:
+  credit invoices; ``controls``: pause, dispute and postpone; ``pdf`` and ``files``: the invoice PDF and files.
 * ``ledger``: money of attested invoices; ``payments``, ``reminders``, ``debtcollection``, ``autogiro``.
 
 The names below were imported from the single ``state`` module this package replaces.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Sized
+from collections.abc import Callable, Mapping, Sized
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol, TypeVar, cast
@@ -22,7 +22,8 @@ try:
 except Exception:  # pragma: no cover - no tz database on this machine
     from datetime import UTC as TZ
 
-EmitFn = Callable[[str, dict[str, str]], None]
+# trigger, ids (the fields of the old body styles), context (what only the documented style's data object needs)
+EmitFn = Callable[[str, dict[str, str], Mapping[str, Any]], None]
 
 
 class BillectaError(Exception):
@@ -132,7 +133,7 @@ class Store:
 
     def __init__(self, emit: EmitFn | None = None) -> None:
         self.lock = threading.RLock()
-        self._emit: EmitFn = emit or (lambda trigger, ids: None)
+        self._emit: EmitFn = emit or (lambda trigger, ids, context: None)
         self._parts: dict[type, Part] = {}
         self._counted: dict[str, Sized] = {}
 
@@ -154,9 +155,13 @@ class Store:
             raise LookupError(f"the store has no {kind.__name__}; register the extension that adds it first")
         return cast(P, part)
 
-    def emit(self, trigger: str, **ids: str) -> None:
-        """Raise a webhook trigger (sent if ticked); the ids become the body's fields in this order."""
-        self._emit(trigger, ids)
+    def emit(self, trigger: str, /, context: Mapping[str, Any] | None = None, **ids: str) -> None:
+        """Raise a webhook trigger (sent if ticked); the ids become the body's fields in this order.
+
+        ``context`` carries what the ids can't name once the call is over (a payment's record, the debtor of
+        a deleted invoice); only the data objects of the documented body style read it.
+        """
+        self._emit(trigger, ids, context or {})
 
     def reset(self) -> None:
         with self.lock:

@@ -2,19 +2,39 @@
 InvoiceActionSubsView, the invoice document), built from the invoice and the records it refers to.
 
 Pure functions: the ``invoices`` module looks the records up under the store lock and calls these.
+
+The capability flags (``Can*``) and the schedule are computed from the invoice's state on every read, and the
+invoice controls (``controls``) act only when the flag they need is true, so what a GET promises and what an
+action accepts can't drift apart. The rules, where Billecta is silent (docs: billecta-api.md §2.4):
+
+* open = attested and neither Completed nor Cancelled; "in debt collection" = a case was made from it
+  (its Stage stays ``SentToDebtCollection`` and debt collection owns the claim from then on).
+* ``CanPause``: open, not paused, not in debt collection. ``CanResume``: open and paused.
+* ``CanDispute``: open, not disputed. ``CanUnDispute``: open and disputed.
+* ``CanPostpone``: open and a next event is scheduled.
+* ``CanSendManualReminderInvoice``: open, sent to the debtor, not in debt collection.
+* ``CanSendToDebtCollection``: open, sent to the debtor, not in debt collection yet; past due or not (a
+  manual send is the creditor's decision; Billecta's own start after due is configured per creditor).
+* Schedule (``State.NextEvent``/``NextEventDate``), only for a sent, open invoice not in debt collection:
+  ``InvoiceDue`` on the due date until it has passed, then ``WillSendReminderInvoice`` ``REMINDER_AFTER_DUE_DAYS``
+  later; once a reminder is sent, ``ReminderDue`` on the reminder's due date. A postponement shifts the whole
+  remaining schedule by its days (so NextEventDate moves by exactly that much); a new reminder starts a fresh
+  schedule. The sandbox runs no reminder process of its own: a date in the past means the event is due.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sandbox.billecta import contract
-from sandbox.billecta.state.core import amount, iso, iso_date, parse_day
+from sandbox.billecta.state.core import amount, iso, iso_date, now, parse_day
 from sandbox.billecta.state.pricing import Totals, price_records
 
 CLOSED_STAGES = frozenset({"Completed", "Cancelled"})
+REMINDER_AFTER_DUE_DAYS = 10
+PDF = "application/pdf"
 
 
 @dataclass
@@ -39,10 +59,27 @@ class Invoice:
     paid: int = 0
     credited: int = 0
     events: list[dict[str, Any]] = field(default_factory=list)
+    paused: bool = False
+    disputed: datetime | None = None
+    postponed_days: int = 0  # added to every date of the remaining schedule
+    reminder_due: date | None = None  # due date of the latest reminder invoice
+    file_public_id: str | None = None  # the invoice PDF, made at attest (``files``)
 
     @property
     def is_attested(self) -> bool:
         return self.stage != "Created"
+
+    @property
+    def is_open(self) -> bool:
+        return self.is_attested and self.stage not in CLOSED_STAGES
+
+    @property
+    def in_debt_collection(self) -> bool:
+        return self.sent_to_debt_collection is not None
+
+    @property
+    def file_name(self) -> str:
+        return f"Faktura_{self.invoice_number or self.action_public_id}.pdf"
 
     def raw(self) -> dict[str, Any]:
         return {
@@ -61,6 +98,11 @@ class Invoice:
             "sent_to_debt_collection": iso(self.sent_to_debt_collection),
             "paid": self.paid,
             "credited": self.credited,
+            "paused": self.paused,
+            "disputed": iso(self.disputed),
+            "postponed_days": self.postponed_days,
+            "reminder_due": self.reminder_due.isoformat() if self.reminder_due else None,
+            "file_public_id": self.file_public_id,
             "entry": self.entry,
             "events": self.events,
         }
@@ -75,45 +117,54 @@ def invoice_address(debtor: dict[str, Any]) -> dict[str, Any]:
     return {key: debtor.get(key) for key in ("Name", "Address", "Address2", "ZipCode", "City", "CountryCode")}
 
 
-def _open_sent(invoice: Invoice) -> bool:
-    return invoice.sent is not None and invoice.stage not in CLOSED_STAGES
+def next_event(invoice: Invoice, today: date | None = None) -> tuple[str, date] | None:
+    """The next automatic event of the invoice's schedule and its day (rules in the module doc)."""
+    if not invoice.is_open or invoice.sent is None or invoice.in_debt_collection:
+        return None
+    shift = timedelta(days=invoice.postponed_days)
+    if invoice.reminder_due is not None:
+        return "ReminderDue", invoice.reminder_due + shift
+    due = invoice.due_date + shift
+    if (today or now().date()) <= due:
+        return "InvoiceDue", due
+    return "WillSendReminderInvoice", due + timedelta(days=REMINDER_AFTER_DUE_DAYS)
 
 
-def _flags(invoice: Invoice) -> dict[str, bool]:
-    open_attested = invoice.is_attested and invoice.stage not in CLOSED_STAGES
+def _flags(invoice: Invoice, scheduled: bool) -> dict[str, bool]:
+    is_open = invoice.is_open
     sent = invoice.sent is not None
+    collected = invoice.in_debt_collection
     return {
         "CanCancelSalesRequest": invoice.stage == "SalesRequested",
         "CanCreateAutogiroWithdrawal": False,
-        "CanCreateCreditInvoice": open_attested,
+        "CanCreateCreditInvoice": is_open,
         "CanCreateInterestInvoice": False,
-        "CanDispute": open_attested,
-        "CanUnDispute": False,
-        "CanMakeManual": open_attested and invoice.stage != "Manual",
-        "CanPause": open_attested,
-        "CanResume": False,
-        "CanPostpone": open_attested,
-        "CanRegisterPayment": open_attested,
+        "CanDispute": is_open and invoice.disputed is None,
+        "CanUnDispute": is_open and invoice.disputed is not None,
+        "CanMakeManual": is_open and invoice.stage != "Manual",
+        "CanPause": is_open and not invoice.paused and not collected,
+        "CanResume": is_open and invoice.paused,
+        "CanPostpone": is_open and scheduled,
+        "CanRegisterPayment": is_open,
         "CanResendManualInvoice": False,
         "CanSell": False,
-        "CanSendManualInvoice": open_attested and invoice.entry.get("DeliveryMethod") == "Manually",
-        "CanSendManualReminderInvoice": open_attested and sent,
-        "CanSendToDebtCollection": open_attested and sent and invoice.stage != "SentToDebtCollection",
+        "CanSendManualInvoice": is_open and invoice.entry.get("DeliveryMethod") == "Manually",
+        "CanSendManualReminderInvoice": is_open and sent and not collected,
+        "CanSendToDebtCollection": is_open and sent and not collected,
     }
 
 
-def _state_view(invoice: Invoice) -> dict[str, Any]:
-    open_sent = _open_sent(invoice)
+def _state_view(invoice: Invoice, scheduled: tuple[str, date] | None) -> dict[str, Any]:
     return {
         "Stage": invoice.stage,
         "AttestedDate": iso(invoice.attested),
         "InvoiceSentDate": iso(invoice.sent),
         "ClosedDate": iso(invoice.closed),
-        "NextEvent": "InvoiceDue" if open_sent else None,
-        "NextEventDate": iso_date(invoice.due_date) if open_sent else None,
+        "NextEvent": scheduled[0] if scheduled else None,
+        "NextEventDate": iso_date(scheduled[1]) if scheduled else None,
         "IsLocked": invoice.is_attested,
-        "IsPaused": False,
-        "DisputedDate": None,
+        "IsPaused": invoice.paused,
+        "DisputedDate": iso(invoice.disputed),
         "SentToDebtCollectionDate": iso(invoice.sent_to_debt_collection),
         "SalesRequestedDate": iso(invoice.sales_requested),
         "SmsSentDate": None,
@@ -121,6 +172,13 @@ def _state_view(invoice: Invoice) -> dict[str, Any]:
         "SwishPaymentPublicId": None,
         "UseDebtorBalance": bool(invoice.entry.get("UseDebtorBalance")),
     }
+
+
+def file_reference(invoice: Invoice) -> dict[str, Any] | None:
+    """The invoice PDF as other views name it: a FileView without its data (read it through the files API)."""
+    if invoice.file_public_id is None:
+        return None
+    return {"FilePublicId": invoice.file_public_id, "ContentType": PDF, "FileName": invoice.file_name, "Data": None}
 
 
 def _documents(invoice: Invoice, debtor: dict[str, Any] | None, sums: Totals) -> list[dict[str, Any]]:
@@ -136,7 +194,7 @@ def _documents(invoice: Invoice, debtor: dict[str, Any] | None, sums: Totals) ->
             "PaymentTermsInDays": (invoice.due_date - invoice.invoice_date).days,
             "InvoicedAmount": amount(sums.invoiced, sums.currency),
             "InvoiceDecription": invoice.entry.get("Message"),
-            "InvoiceFile": None,
+            "InvoiceFile": file_reference(invoice),
             **invoice_address(debtor),
             "Email": debtor.get("Email"),
             "OurReference": invoice.entry.get("OurReference"),
@@ -153,6 +211,7 @@ def action_view(invoice: Invoice, debtor: dict[str, Any] | None, sums: Totals) -
     # Echo what the caller wrote; nulls keep the view's own default so the view stays valid.
     view.update({k: v for k, v in invoice.entry.items() if k in view_fields and v is not None})
     current = sums.invoiced - invoice.paid - invoice.credited
+    scheduled = next_event(invoice)
     view.update(
         {
             "ActionPublicId": invoice.action_public_id,
@@ -174,10 +233,10 @@ def action_view(invoice: Invoice, debtor: dict[str, Any] | None, sums: Totals) -
             "TotalVATAmount": amount(sums.vat, cur),
             "CentRoundingAmount": amount(sums.cent_rounding, cur),
             "AwaitingPaymentTransferAmount": amount(0, cur),
-            "State": _state_view(invoice),
+            "State": _state_view(invoice, scheduled),
             "Events": [dict(e) for e in invoice.events],
             "Invoices": _documents(invoice, debtor, sums),
-            **_flags(invoice),
+            **_flags(invoice, scheduled is not None),
         }
     )
     if view.get("DeliveryDate") is not None:
@@ -192,7 +251,7 @@ def sub_view(
     cur = sums.currency
     creditor = creditor or {}
     debtor = debtor or {}
-    open_sent = _open_sent(invoice)
+    scheduled = next_event(invoice)
     return {
         "ActionPublicId": invoice.action_public_id,
         "ActionType": "InvoiceAction",
@@ -213,17 +272,17 @@ def sub_view(
         "DeliveryMethod": invoice.entry.get("DeliveryMethod") or "Email",
         "DeliveryStatus": "Unknown",
         "DueDate": iso_date(invoice.due_date),
-        "File": None,
+        "File": file_reference(invoice),
         "InvoiceDate": iso_date(invoice.invoice_date),
         "InvoiceNumber": invoice.invoice_number,
         "InvoiceSentDate": iso(invoice.sent),
         "InvoicedAmount": amount(sums.invoiced, cur),
         "IsCommented": False,
-        "IsDisputed": False,
+        "IsDisputed": invoice.disputed is not None,
         "IsLocked": invoice.is_attested,
-        "IsPaused": False,
-        "NextEvent": "InvoiceDue" if open_sent else None,
-        "NextEventDate": iso_date(invoice.due_date) if open_sent else None,
+        "IsPaused": invoice.paused,
+        "NextEvent": scheduled[0] if scheduled else None,
+        "NextEventDate": iso_date(scheduled[1]) if scheduled else None,
         "OCR": invoice.ocr,
         "ReminderInvoiceActionPublicId": None,
         "ReminderInvoiceSentDate": None,

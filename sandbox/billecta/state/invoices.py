@@ -12,8 +12,9 @@ The rules imitated come from the research notes:
 Assumptions where Billecta is silent: PUT replaces the whole entry; an omitted DeliveryMethod is ``Email``
 (code 0, the .NET default of the enum).
 
-Other domains plug in through two explicit points: ``add_action_type`` (rules for an ActionType other than
-a plain InvoiceAction, e.g. credit invoices) and ``add_view_hook`` (fields they add to InvoiceActionView).
+Other domains plug in through three explicit points: ``add_action_type`` (rules for an ActionType other than
+a plain InvoiceAction, e.g. credit invoices), ``add_view_hook`` (fields they add to InvoiceActionView) and
+``add_attest_hook`` (what attesting makes besides the booking, e.g. the invoice PDF).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ STAGES: dict[str, int] = contract.enum_members("InvoiceActionView", "InvoiceActi
 DEFAULT_PAYMENT_TERMS_DAYS = 30
 PLAIN_ACTION_TYPES = (None, "InvoiceAction")
 ViewHook = Callable[[Invoice, dict[str, Any]], None]
+AttestHook = Callable[[Invoice], None]
 
 
 class ActionType(Protocol):
@@ -71,6 +73,7 @@ class Invoices:
         self._timers: dict[str, threading.Timer] = {}
         self._action_types: dict[str, ActionType] = {}
         self._view_hooks: list[ViewHook] = []
+        self._attest_hooks: list[AttestHook] = []
         self.rows: dict[str, Invoice] = {}
         creditors.add_referrer(lambda public_id: any(i.creditor_public_id == public_id for i in self.rows.values()))
         debtors.add_referrer(lambda public_id: any(i.debtor_public_id == public_id for i in self.rows.values()))
@@ -96,6 +99,11 @@ class Invoices:
     def add_view_hook(self, hook: ViewHook) -> None:
         """``hook(invoice, view)`` adds to an InvoiceActionView; hooks run in the order they were added."""
         self._view_hooks.append(hook)
+
+    def add_attest_hook(self, hook: AttestHook) -> None:
+        """``hook(invoice)`` runs under the lock once an invoice is booked, before its webhooks are raised (so
+        their data objects already show what the hook made)."""
+        self._attest_hooks.append(hook)
 
     def scheduled_count(self) -> int:
         """Scheduled automatic state changes that have not happened yet."""
@@ -247,7 +255,11 @@ class Invoices:
                 raise BillectaError(400, f"Invoice {action_public_id} is attested and can't be deleted")
             del self.rows[action_public_id]
             self.store.emit(
-                "InvoiceActionDeleted", CreditorPublicId=invoice.creditor_public_id, ActionPublicId=action_public_id
+                "InvoiceActionDeleted",
+                # Billecta's documented data for a delete: the ActionPublicId, then the DebtorPublicId.
+                context={"DebtorPublicId": invoice.debtor_public_id},
+                CreditorPublicId=invoice.creditor_public_id,
+                ActionPublicId=action_public_id,
             )
 
     def attest(self, action_public_id: str) -> None:
@@ -264,6 +276,8 @@ class Invoices:
             invoice.attested = now()
             self.add_event(invoice, "Attested", "Invoice attested", invoice.attested)
             invoice.stage = "Attested"
+            for hook in self._attest_hooks:
+                hook(invoice)
             self.store.emit(
                 "InvoiceActionAttested", CreditorPublicId=invoice.creditor_public_id, ActionPublicId=action_public_id
             )

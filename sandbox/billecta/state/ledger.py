@@ -22,6 +22,7 @@ class InvoiceMoney:
     """What ``Invoice`` does not hold."""
 
     payments: list[dict[str, Any]] = field(default_factory=list)
+    settlements: list[dict[str, Any]] = field(default_factory=list)  # credits and write-offs, as IncomingPaymentView
     written_off: int = 0
     reminder_action_id: str | None = None
     debt_collection_id: str | None = None

@@ -3,6 +3,12 @@ use of an unhandled payment on an invoice, write-offs and crediting an open bala
 
 Billecta does these itself (a bank file comes in, a clerk writes off); the sandbox does them when an admin
 endpoint asks, raising the webhook Billecta would raise. Admin amounts are in major units (``"125.50"``).
+
+Billecta documents an IncomingPaymentView as the data of ``InvoicePaymentReceived``,
+``AmountCreditedOnInvoice`` and ``AmountWrittenOffOnInvoice``; each of those is raised with its record as
+context, so one payment, credit or write-off keeps one ``PaymentReferenceId``. Only real payments are listed
+by ``incomingpayments``; the records of credits and write-offs (PaymentMeanCode ``CREDIT`` / ``WRITEOFF``, the
+sandbox's names) are kept on the ledger beside them.
 """
 
 from __future__ import annotations
@@ -62,31 +68,13 @@ class Payments:
             mean = str(body.get("payment_mean_code") or "BG")
             current = self.ledger.balance(invoice)
             booked = min(paid, current)
-            debtor = self.debtors.rows.get(invoice.debtor_public_id) or {}
             sums = self.invoices.totals(invoice)
-            payment = {
-                "PaymentReferenceId": new_guid(),
-                "ActionPublicId": action_id,
-                "ActionType": "InvoiceAction",
-                "Amount": amount(booked, sums.currency),
-                "CreatedBy": "Billecta sandbox",
-                "CreatedDate": iso(now()),
-                "CreditorPublicId": invoice.creditor_public_id,
-                "DebtorName": debtor.get("Name"),
-                "DebtorPublicId": invoice.debtor_public_id,
-                "ExternalReference": invoice.entry.get("ExternalReference"),
-                "File": None,
-                "InvoiceNumber": invoice.invoice_number,
-                "IsReminderPayment": self.ledger.of(action_id).reminder_action_id is not None,
-                "OCR": invoice.ocr,
-                "PaymentDate": _moment(day),
-                "PaymentMeanCode": mean,
-            }
+            payment = self._record(invoice, booked, day, mean)
             self.ledger.of(action_id).payments.append(payment)
             invoice.paid += booked
             self.invoices.add_event(invoice, "Paid", f"Payment of {booked / 100:.2f} {sums.currency} received")
-            self.store.emit("InvoicePaymentReceived", CreditorPublicId=invoice.creditor_public_id,
-                            ActionPublicId=action_id)
+            self.store.emit("InvoicePaymentReceived", context={"payment": payment},
+                            CreditorPublicId=invoice.creditor_public_id, ActionPublicId=action_id)
             over = None
             if paid > current:
                 over = self._unhandled(invoice.creditor_public_id, paid - current, day, "OverPayment",
@@ -98,6 +86,29 @@ class Payments:
             if self.ledger.balance(invoice) <= 0:
                 self.ledger.complete(invoice)
             return {"payment": payment, "overpayment": over}
+
+    def _record(self, invoice: Invoice, value: int, day: date, mean: str, action_type: str = "InvoiceAction",
+                ) -> dict[str, Any]:
+        """An IncomingPaymentView of ``value`` booked on ``invoice`` (a payment, credit or write-off)."""
+        debtor = self.debtors.rows.get(invoice.debtor_public_id) or {}
+        return {
+            "PaymentReferenceId": new_guid(),
+            "ActionPublicId": invoice.action_public_id,
+            "ActionType": action_type,
+            "Amount": amount(value, self.invoices.totals(invoice).currency),
+            "CreatedBy": "Billecta sandbox",
+            "CreatedDate": iso(now()),
+            "CreditorPublicId": invoice.creditor_public_id,
+            "DebtorName": debtor.get("Name"),
+            "DebtorPublicId": invoice.debtor_public_id,
+            "ExternalReference": invoice.entry.get("ExternalReference"),
+            "File": None,
+            "InvoiceNumber": invoice.invoice_number,
+            "IsReminderPayment": self.ledger.of(invoice.action_public_id).reminder_action_id is not None,
+            "OCR": invoice.ocr,
+            "PaymentDate": _moment(day),
+            "PaymentMeanCode": mean,
+        }
 
     def incoming_payments(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         """The payments booked for a creditor (IncomingPaymentRequestView's filters applied)."""
@@ -209,9 +220,11 @@ class Payments:
             value = self._part_of_balance(invoice, body)
             money = self.ledger.of(action_id)
             money.written_off += value
+            record = self._record(invoice, value, date.today(), "WRITEOFF")
+            money.settlements.append(record)
             self.invoices.add_event(invoice, "WrittenOff", f"Written off {value / 100:.2f}")
-            self.store.emit("AmountWrittenOffOnInvoice", CreditorPublicId=invoice.creditor_public_id,
-                            ActionPublicId=action_id)
+            self.store.emit("AmountWrittenOffOnInvoice", context={"payment": record},
+                            CreditorPublicId=invoice.creditor_public_id, ActionPublicId=action_id)
             if self.ledger.balance(invoice) <= 0:
                 self.ledger.complete(invoice)
             return {"written_off": money.written_off}
@@ -237,8 +250,14 @@ class Payments:
             credit_id = self.invoices.create(entry)
             self.invoices.attest(credit_id)  # the credit invoice rules lower the original's balance
             credit = self.invoices.rows[credit_id]
-            self.store.emit("AmountCreditedOnInvoice", CreditorPublicId=invoice.creditor_public_id,
-                            ActionPublicId=action_id, ActionType="InvoiceAction")
-            self.store.emit("AmountCreditedOnInvoice", CreditorPublicId=credit.creditor_public_id,
-                            ActionPublicId=credit_id, ActionType=CREDIT_ACTION)
+            on_invoice = self._record(invoice, value, date.today(), "CREDIT")
+            on_credit = self._record(credit, value, date.today(), "CREDIT", CREDIT_ACTION)
+            self.ledger.of(action_id).settlements.append(on_invoice)
+            self.ledger.of(credit_id).settlements.append(on_credit)
+            self.store.emit("AmountCreditedOnInvoice", context={"payment": on_invoice},
+                            CreditorPublicId=invoice.creditor_public_id, ActionPublicId=action_id,
+                            ActionType="InvoiceAction")
+            self.store.emit("AmountCreditedOnInvoice", context={"payment": on_credit},
+                            CreditorPublicId=credit.creditor_public_id, ActionPublicId=credit_id,
+                            ActionType=CREDIT_ACTION)
             return {"credit_action_public_id": credit_id, "credited": value}
