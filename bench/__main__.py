@@ -16,6 +16,7 @@ BENCHES = {
     "flow": "bench.flow",  # order -> invoice sent in Lime, batch vs one at a time
     "debtors": "bench.debtors",  # bulk debtor upsert vs one at a time, requests and memory per debtor
     "billecta_events": "bench.billecta_events",  # payment webhooks -> Lime; the nightly expiry job
+    "interactive": "bench.interactive",  # a collection control, gateway -> worker -> Billecta -> Lime -> answer
 }
 
 

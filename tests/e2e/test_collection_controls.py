@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
@@ -15,11 +16,13 @@ from typing import Any
 
 import pytest
 import requests
+from click.testing import CliRunner
 from pypdf import PdfReader
 
 from billecta_sync.billecta import BillectaClient
 from billecta_sync.lime import LimeClient
 from billecta_sync.lime.values import option_key
+from cli.main import main as cli
 from devstack.stack import Stack
 from tests.e2e.support import settle, wait_for
 
@@ -29,9 +32,11 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def stack(stack_starter: Callable[..., Stack], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     # Quick retries, so "Billecta down" gives up within the test; a long wait so answers come back in time.
+    # The sandbox sends Billecta's documented webhook data objects (InvoiceActionView, IncomingPaymentView...)
+    # here, where the other end-to-end modules use its older body shapes.
     running = stack_starter(tmp_path_factory.mktemp("stack-collection"), database_url=None, redis_index=3,
                             extra_env={"WORKER_MAX_RETRIES": "1", "WORKER_RETRY_BACKOFF_MAX_S": "1",
-                                       "GATEWAY_COMMAND_WAIT_S": "20"})
+                                       "GATEWAY_COMMAND_WAIT_S": "20", "BILLECTA_SANDBOX_WEBHOOK_STYLE": "documented"})
     try:
         yield running
     finally:
@@ -264,3 +269,33 @@ def test_update_invoice_from_billecta_and_the_backfilled_fields(stack: Stack, bo
     assert stored["invoice_sent_date"] == (view["State"].get("InvoiceSentDate") or "")[:10]
     assert stored["paid_date"] == (view["State"].get("ClosedDate") or "")[:10] and stored["paid_date"]
     assert float(stored["invoice_balance"]) == 0.0
+
+
+def test_backfill_fills_the_new_invoice_fields_of_invoices_already_in_lime(stack: Stack, book: Book) -> None:
+    action, invoice = book.invoice(40000)
+    # An invoice as an older version left it: none of the fields added since.
+    book.lime.update("invoice", invoice["_id"], {"invoice_sent_date": None, "invoice_balance": None})
+    result = CliRunner().invoke(cli, ["backfill", "invoices", "--timeout", "120"], env=stack.env())
+    assert result.exit_code == 0, result.output
+    assert " ok, 0 errors of " in result.output
+    stored = book.lime.get("invoice", invoice["_id"])
+    sent = book.billecta.get_invoice(action)["State"].get("InvoiceSentDate")
+    assert stored["invoice_sent_date"] == (sent or "")[:10] and stored["invoice_sent_date"]
+    assert float(stored["invoice_balance"]) == 400.0
+
+
+def test_the_webhooks_here_are_billectas_documented_data_objects_and_were_applied(stack: Stack, book: Book) -> None:
+    action, _ = book.invoice(20000)
+    headers = {"X-API-Key": stack.config.operator_key}
+    rows = requests.get(f"{stack.gateway_url}{stack.config.prefix}/operator/inbox",
+                        params={"source": "billecta", "limit": 200}, headers=headers, timeout=10).json()["items"]
+    mine = [r for r in rows if r["object_key"] == f"action:{action}"]
+    # InvoiceActionCreated has no handler (ignored, by design); every event that has one was applied.
+    assert {r["event_type"]: r["status"] for r in mine if r["status"] != "ignored"} == {
+        "InvoiceActionAttested": "processed", "InvoiceActionStateChanged": "processed"}
+    applied = next(r for r in mine if r["event_type"] == "InvoiceActionAttested")
+    detail = requests.get(f"{stack.gateway_url}{stack.config.prefix}/operator/inbox/{applied['id']}",
+                          headers=headers, timeout=10).json()
+    body = json.loads(detail["body"])
+    assert set(body) == {"WebhookTriggerType", "Data", "SecondValue"}
+    assert body["Data"]["ActionPublicId"] == action and "State" in body["Data"]  # an InvoiceActionView

@@ -63,11 +63,14 @@ def _autogiro_withdrawal(services: Services, event: BillectaEvent) -> str:
 @handles("ReminderInvoiceActionCreated")
 def _reminder_invoice(services: Services, event: BillectaEvent) -> str:
     """The reminded invoice (its stage), then the reminder as a Lime invoice of its own."""
-    source_id = event.action_public_id
+    # Two shapes: a body naming the invoice (and perhaps its reminder), or the reminder's own view as the
+    # data object, where ActionPublicId is the reminder and SourceActionPublicId the invoice.
+    source_id = event.id("SourceActionPublicId") or event.action_public_id
+    named = event.id("ReminderInvoiceActionPublicId") or (
+        event.action_public_id if event.id("SourceActionPublicId") else "")
     outcome = sync_invoice_from_billecta(services, source_id)
     # Billecta's body format is not published: when it does not name the reminder, the invoice does.
-    reminder_id = event.id("ReminderInvoiceActionPublicId") or str(
-        services.billecta.get_invoice(source_id).get("ReminderInvoiceActionPublicId") or "")
+    reminder_id = named or str(services.billecta.get_invoice(source_id).get("ReminderInvoiceActionPublicId") or "")
     if not reminder_id:
         return f"{outcome}; no reminder invoice named by the event or the invoice"
     return f"{outcome}; {sync_reminder_invoice_from_billecta(services, reminder_id, source_id)}"

@@ -21,7 +21,7 @@ from billecta_sync.usecases.billecta_to_lime.invoice_state import (
     row_values,
 )
 from billecta_sync.usecases.billecta_to_lime.payments import sync_invoice_adjustments, sync_invoice_payments
-from billecta_sync.usecases.billecta_to_lime.reminder_invoices import close_reminder_with_source
+from billecta_sync.usecases.billecta_to_lime.reminder_invoices import close_reminder_with_source, refresh_reminder
 from billecta_sync.usecases.common import differs, option_key, text
 
 
@@ -164,4 +164,7 @@ def refresh_invoice(services: Services, invoice_id: int) -> str:
     action_id = text(invoice.get("actionpublicid"))
     if not action_id:
         return f"invoice {invoice_id} is not in Billecta; nothing to read"
+    if invoice.get("reminderof"):  # a reminder invoice is read through its own view
+        outcome, _ = refresh_reminder(services, action_id)
+        return outcome or f"reminder invoice {invoice_id}: its source invoice is not in Lime"
     return sync_invoice_from_billecta(services, action_id)
