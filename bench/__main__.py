@@ -17,6 +17,7 @@ BENCHES = {
     "debtors": "bench.debtors",  # bulk debtor upsert vs one at a time, requests and memory per debtor
     "billecta_events": "bench.billecta_events",  # payment webhooks -> Lime; the nightly expiry job
     "interactive": "bench.interactive",  # a collection control, gateway -> worker -> Billecta -> Lime -> answer
+    "reports": "bench.reports",  # the AR report for 10 000 open invoices: seconds, requests, peak memory
 }
 
 

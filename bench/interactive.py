@@ -87,6 +87,8 @@ def run(quick: bool = False) -> list[SummaryRow]:
                                           f"{p95:.0f} ms", f"{b95:.0f} ms direct GET", fmt_ratio(ratio(p95, b95))))
                 summary.append(SummaryRow("interactive", f"requests per action, {ms} ms",
                                           f"{billecta_per:.1f} Billecta + {lime_per:.1f} Lime"))
+            summary.extend(_manual_payments(stack, billecta, lime, http, creditor, debtor, rounds, rows_money := []))
+            rows.extend(rows_money)
         finally:
             billecta.close()
             http.close()
@@ -98,3 +100,53 @@ def run(quick: bool = False) -> list[SummaryRow]:
 def _count(http: requests.Session, url: str, key: str) -> int:
     stats = http.get(url, timeout=10).json()
     return sum(int(v) for v in stats[key].values())
+
+
+def _manual_payments(stack: object, billecta: BillectaClient, lime: LimeClient, http: requests.Session,
+                     creditor: str, debtor: str, count: int, rows: list[list[str]]) -> list[SummaryRow]:
+    """Manual payments end to end: the command, then until Lime shows the invoice's new paid amount."""
+    c = stack.config  # type: ignore[attr-defined]
+    for admin in (stack.billecta_admin_url, stack.lime_admin_url):  # type: ignore[attr-defined]
+        http.post(f"{admin}/config", json={"latency_ms": 0}, timeout=10).raise_for_status()
+    invoices = []
+    for _ in range(count):
+        action = billecta.create_invoice({
+            "CreditorPublicId": creditor, "DebtorPublicId": debtor, "DeliveryMethod": "Email",
+            "Records": [{"RecordType": "Standard", "ArticleDescription": "Konsult", "Quantity": 1, "VAT": 0,
+                         "UnitPrice": {"CurrencyCode": "SEK", "Value": 100000}}]})
+        billecta.attest_invoice(action)
+        invoices.append(action)
+
+    def lime_id(action: str) -> int | None:
+        found = list(lime.query("invoice", ["_id"], filter={"key": "actionpublicid", "op": "=", "exp": action}))
+        return int(found[0]["_id"]) if found else None
+
+    ids = [wait_for("the Lime invoices", lambda a=a: lime_id(a), 60) for a in invoices]
+    time.sleep(2)  # let the attest/sent events of the seeding settle before counting
+    billecta_stats, lime_stats = f"{stack.billecta_admin_url}/stats", f"{stack.lime_admin_url}/stats"  # type: ignore[attr-defined]
+    before_b, before_l = _count(http, billecta_stats, "requests_by_route"), _count(http, lime_stats, "by_method_kind")
+    polls = 0
+    seconds: list[float] = []
+    url = f"{stack.gateway_url}{c.prefix}/billecta/register-manual-payment"  # type: ignore[attr-defined]
+    for invoice_id in ids:
+        t0 = time.perf_counter()
+        resp = http.post(url, json={"invoice_id": invoice_id, "payment_amount": 100.0, "payment_currencycode": "SEK",
+                                    "payment_date": "2026-11-30", "payment_mean_code": "BG"}, timeout=60)
+        if resp.status_code != 200:
+            raise RuntimeError(f"register-manual-payment answered {resp.status_code}: {resp.text[:200]}")
+        while True:
+            polls += 1
+            if float(lime.get("invoice", invoice_id).get("paidamount") or 0) == 100.0:
+                break
+            time.sleep(0.05)
+        seconds.append(time.perf_counter() - t0)
+    billecta_per = (_count(http, billecta_stats, "requests_by_route") - before_b) / count
+    lime_per = (_count(http, lime_stats, "by_method_kind") - before_l - polls) / count
+    p50 = percentile(seconds, 50) * 1000
+    say(f"interactive: manual payment until Lime shows it: p50 {p50:.0f} ms; {billecta_per:.1f} Billecta + "
+        f"{lime_per:.1f} Lime requests per payment (our own polls taken out)")
+    rows.append(["payment", f"{p50:.0f}", f"{percentile(seconds, 95) * 1000:.0f}", "-", "-", f"{billecta_per:.1f}",
+                 f"{lime_per:.1f}"])
+    return [SummaryRow("interactive", "manual payment until Lime shows it, p50", f"{p50:.0f} ms"),
+            SummaryRow("interactive", "requests per manual payment (command + its webhooks)",
+                       f"{billecta_per:.1f} Billecta + {lime_per:.1f} Lime")]

@@ -27,7 +27,8 @@ QUEUE_WEBHOOKS = "webhooks"  # inbound Billecta and Lime events
 QUEUE_INTERACTIVE = "interactive"  # a user or a gateway request is waiting
 QUEUE_BULK = "bulk"  # one task per object of a batch
 QUEUE_SCHEDULED = "scheduled"  # beat jobs
-QUEUES = (QUEUE_WEBHOOKS, QUEUE_INTERACTIVE, QUEUE_BULK, QUEUE_SCHEDULED)
+QUEUE_REPORTS = "reports"  # financial reports: long reads and rendering, kept off the interactive queue
+QUEUES = (QUEUE_WEBHOOKS, QUEUE_INTERACTIVE, QUEUE_BULK, QUEUE_SCHEDULED, QUEUE_REPORTS)
 
 # The nightly jobs may run far longer than one webhook; still well inside the visibility timeout.
 LONG_SOFT_LIMIT_S = 1500
@@ -207,6 +208,41 @@ SEND_TO_LONG_TERM_SURVEILLANCE = _interactive("send_to_long_term_surveillance",
                                               "Move a debt-collection case to long-term surveillance")
 SEND_TO_BAILIFF = _interactive("send_to_bailiff", f"{_DCA}:send_to_bailiff",
                                "Send a debt-collection case to the bailiff (Kronofogden)")
+
+# ---- money operations from Lime (interactive; exactly once, see usecases/lime_to_billecta/money.py)
+_MONEY = f"{_L2B}.money"
+REGISTER_MANUAL_PAYMENT = _interactive("register_manual_payment", f"{_MONEY}:register_manual_payment",
+                                       "Register a payment made outside Billecta")
+REGISTER_WRITEOFF = _interactive("register_writeoff", f"{_MONEY}:register_writeoff", "Write off part of an invoice")
+USE_CREDIT_ON_INVOICE = _interactive("use_credit_on_invoice", f"{_MONEY}:use_credit_on_invoice",
+                                     "Use a credit invoice's credit on another invoice")
+MATCH_PAYMENT = _interactive("match_payment", f"{_MONEY}:match_payment", "Book an unhandled payment on an invoice")
+DELETE_UNHANDLED_PAYMENT = _interactive("delete_unhandled_payment", f"{_MONEY}:delete_unhandled_payment",
+                                        "Remove an unhandled payment in Billecta")
+CREATE_SWISH_REQUEST = _interactive("create_swish_request", f"{_MONEY}:create_swish_request",
+                                    "Send a Swish payment request for an invoice")
+SWISH_STATUS = _interactive("swish_status", f"{_MONEY}:swish_status", "The status of a Swish payment request",
+                            writes=False)
+
+# ---- financial reports (interactive: the caller waits for the document id; on a queue of their own)
+_REP = "billecta_sync.reports"
+
+
+def _report(name: str, use_case: str, summary: str) -> Job:
+    return Job(f"billecta_sync.reports.{name}", Kind.INTERACTIVE, QUEUE_REPORTS, use_case, summary,
+               soft_time_limit_s=LONG_SOFT_LIMIT_S, time_limit_s=LONG_LIMIT_S)
+
+
+ACCOUNT_RECEIVABLES_REPORT = _report("account_receivables_report",
+                                     f"{_REP}.accounts_receivable:account_receivables_report",
+                                     "Accounts receivable with aging at a date, stored as a Lime document")
+ACCOUNT_RECONCILIATION_REPORT = _report("account_reconciliation_report",
+                                        f"{_REP}.reconciliation:account_reconciliation_report",
+                                        "Reconciliation of a period between Lime and Billecta, as a Lime document")
+PREPAID_PAYMENTS_REPORT = _report("prepaid_payments_report", f"{_REP}.prepaid:prepaid_payments_report",
+                                  "Overpayments and advance payments per debtor, as a Lime document")
+REPORT_CREATOR = _report("report_creator", f"{_REP}.creator:report_creator",
+                         "A configured report (billecta_sync.reports.definitions), as a Lime document")
 
 # ---- Billecta → Lime, one object per task
 REFRESH_INVOICE = Job(

@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from billecta_sync import catalogue
+from billecta_sync import catalogue, money
 from billecta_sync.catalogue import BatchOperation, Job
+from billecta_sync.errors import InvalidRequest
 from billecta_sync.lime.schema import MAX_LIME_ID
 
 TITLE_FIELD = "integration_monitor_batch_title"
@@ -97,6 +98,14 @@ class InteractiveCommand:
     timeout_status: int = 202
     #: the seed answers some errors with ``error_message`` beside our ``message``
     seed_error_key: str = ""
+    #: schemas of query parameters (strings on the wire), checked like the body
+    query_schema: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
+    #: a pure check in the gateway of the validated values (e.g. kronor to exact öre); returns the values the
+    #: job is given, raises InvalidRequest naming the field — before anything is queued
+    prepare: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None
+    #: moves money or starts a process in Billecta: a repeated request (the same Idempotency-Key, or the same
+    #: body within a few minutes) gets the first answer instead of a second run (webhook_gateway/idempotency.py)
+    exactly_once: bool = False
 
 
 # ---- batch commands (seed: Lime's "… in Billecta" commands)
@@ -311,7 +320,8 @@ COLLECTION_COMMANDS: tuple[InteractiveCommand, ...] = (
                     "terms for the same invoice within 10 minutes are the same click: answered, not sent again.",
         body_schema=_object_body(
             "invoice_action_public_id", "delivery_method", "reminder_fee", "currency_code", "payment_terms_in_days",
-            invoice_action_public_id={"type": "string", "minLength": 1, "maxLength": 100, "pattern": r"^[\w-]+$"},
+            invoice_action_public_id={"type": "string", "minLength": 1, "maxLength": 100,
+                                      "pattern": r"^[A-Za-z0-9_-]+$"},
             delivery_method=_DELIVERY,
             # At most two decimals is checked exactly (Decimal) by the use-case; JSON Schema's multipleOf is float.
             reminder_fee={"type": "number", "minimum": 0, "maximum": 1_000_000},
@@ -374,5 +384,209 @@ COLLECTION_COMMANDS: tuple[InteractiveCommand, ...] = (
                  bailiff_option={"type": "string", "enum": ["bailiff", "assistance-with-bailiff"]}),
 )
 
+
+# ---- money operations (seed: Payment and Swish endpoints); exactly once, amounts in exact öre
+def _money_answer(success: Callable[[Any], tuple[int, Any]]) -> Callable[[Any], tuple[int, Any]]:
+    """The seed's money answers carry ``status_code`` in the body too, errors with ``error_message``."""
+    seed = seed_answer(success)
+
+    def answer(result: Any) -> tuple[int, Any]:
+        status, body = seed(result)
+        if status >= 400 and isinstance(body, dict):
+            body = {**body, "status_code": status}
+        return status, body
+
+    return answer
+
+
+def _prepare_payment(values: Mapping[str, Any]) -> Mapping[str, Any]:
+    return {**values,
+            "payment_amount": money.to_minor_units(values["payment_amount"], "payment_amount"),
+            "payment_currencycode": money.currency_code(values["payment_currencycode"], "payment_currencycode"),
+            "payment_date": money.iso_date(values["payment_date"], "payment_date").isoformat()}
+
+
+def _prepare_writeoff(values: Mapping[str, Any]) -> Mapping[str, Any]:
+    vat = str(values.get("vat", "0")).strip().rstrip("%")
+    if vat not in ("0", "6", "12", "25"):
+        raise InvalidRequest("vat must be a Swedish VAT rate: 0, 6, 12 or 25", "vat")
+    return {**values, "amount": money.to_minor_units(values["amount"], "amount"), "vat": int(vat),
+            "paymentdate": money.iso_date(values["paymentdate"], "paymentdate").isoformat()}
+
+
+def _prepare_delete(values: Mapping[str, Any]) -> Mapping[str, Any]:
+    return {**values, "transactiondate": money.iso_date(values["transactiondate"], "transactiondate").isoformat()}
+
+
+def _prepare_swish(values: Mapping[str, Any]) -> Mapping[str, Any]:
+    return {**values, "phone": money.swedish_mobile(values.get("phone"), "phone")}
+
+
+_MEAN = {"type": "string", "minLength": 1, "maxLength": 20, "pattern": r"^[A-Za-z0-9_-]+$"}
+_AMOUNT = {"type": ["number", "string"], "description": "kronor with at most two decimals, e.g. 1250.50"}
+_DAY = {"type": "string", "format": "date", "description": "YYYY-MM-DD"}
+_BILLECTA_ID = {"type": "string", "minLength": 1, "maxLength": 100, "pattern": r"^[A-Za-z0-9_-]+$"}
+
+
+def _money_responses(success: str, schema: Any) -> Responses:
+    return MappingProxyType({**_action_responses(success, schema),
+                             409: ("Billecta does not allow it now, refused it, or the Idempotency-Key was used "
+                                   "with another body", _ref("SeedError"))})
+
+
+_STATUS_200 = {"type": "object", "required": ["status_code"], "properties": {"status_code": {"const": 200}}}
+
+MONEY_COMMANDS: tuple[InteractiveCommand, ...] = (
+    InteractiveCommand(
+        "POST", "/billecta/register-manual-payment", catalogue.REGISTER_MANUAL_PAYMENT,
+        "Register a manual payment on an invoice",
+        description="A payment made outside Billecta, booked once (Idempotency-Key honoured; the same body "
+                    "within 10 minutes is the same click). The invoice and its payment reach Lime through "
+                    "Billecta's own webhooks.",
+        body_schema=_object_body("invoice_id", "payment_amount", "payment_currencycode", "payment_date",
+                                 "payment_mean_code", invoice_id=_ID, payment_amount=_AMOUNT,
+                                 payment_currencycode={"type": "string"}, payment_date=_DAY, payment_mean_code=_MEAN),
+        prepare=_prepare_payment, exactly_once=True,
+        job_args=lambda a: [a["invoice_id"], a["payment_amount"], a["payment_currencycode"], a["payment_date"],
+                            a["payment_mean_code"], a["_request_key"]],
+        answer=_money_answer(lambda result: (200, {"status_code": 200})), seed_error_key="error_message",
+        min_wait_s=15.0, responses=_money_responses("booked", _STATUS_200)),
+    InteractiveCommand(
+        "POST", "/billecta/register-writeoff-payment", catalogue.REGISTER_WRITEOFF,
+        "Write off an amount on an invoice",
+        body_schema=_object_body("invoiceid", "amount", "paymentdate", invoiceid=_ID, amount=_AMOUNT,
+                                 vat={"type": ["string", "integer"]}, paymentdate=_DAY,
+                                 comment={"type": "string", "maxLength": 500}),
+        prepare=_prepare_writeoff, exactly_once=True,
+        job_args=lambda a: [a["invoiceid"], a["amount"], a["vat"], a["paymentdate"], a.get("comment", ""),
+                            a["_request_key"]],
+        answer=_money_answer(lambda result: (200, {"status_code": 200})), seed_error_key="error_message",
+        min_wait_s=15.0, responses=_money_responses("written off", _STATUS_200)),
+    InteractiveCommand(
+        "POST", "/billecta/use-credit-on-invoice", catalogue.USE_CREDIT_ON_INVOICE,
+        "Use a credit invoice's credit on another invoice",
+        body_schema=_object_body("creditinvoiceid", "invoicetocreditid", "paymentmeancode", creditinvoiceid=_ID,
+                                 invoicetocreditid=_ID, paymentmeancode=_MEAN),
+        exactly_once=True,
+        job_args=lambda a: [a["creditinvoiceid"], a["invoicetocreditid"], a["paymentmeancode"], a["_request_key"]],
+        answer=_money_answer(lambda result: (200, None)), seed_error_key="error_message", min_wait_s=15.0,
+        responses=_money_responses("used (empty body)", None)),
+    InteractiveCommand(
+        "POST", "/billecta/match-payment/", catalogue.MATCH_PAYMENT, "Book an unhandled payment on an invoice",
+        body_schema=_object_body("payment_billecta_id", "invoice_id", payment_billecta_id=_BILLECTA_ID,
+                                 invoice_id=_ID),
+        exactly_once=True,
+        job_args=lambda a: [a["payment_billecta_id"], a["invoice_id"], a["_request_key"]],
+        answer=_money_answer(lambda result: (200, {"status_code": 200, "status": "The match was successful"})),
+        seed_error_key="error_message", min_wait_s=15.0,
+        responses=_money_responses("matched", {"type": "object", "properties": {
+            "status_code": {"const": 200}, "status": {"type": "string"}}})),
+    InteractiveCommand(
+        "POST", "/billecta/delete-unhandled-payment/", catalogue.DELETE_UNHANDLED_PAYMENT,
+        "Remove an unhandled payment in Billecta",
+        body_schema=_object_body("_id", "bookkeepingaccount", "transactiondate", _id=_ID,
+                                 bookkeepingaccount={"type": "string", "pattern": "^[0-9]{4}$"}, transactiondate=_DAY),
+        prepare=_prepare_delete, exactly_once=True,
+        job_args=lambda a: [a["_id"], a["bookkeepingaccount"], a["transactiondate"], a["_request_key"]],
+        answer=_money_answer(lambda result: (200, {"status_code": 200})), seed_error_key="error_message",
+        min_wait_s=15.0, responses=_money_responses("removed", _STATUS_200)),
+    InteractiveCommand(
+        "POST", "/billecta/swish-request/<actionpublicid>", catalogue.CREATE_SWISH_REQUEST,
+        "Send a Swish payment request for an invoice",
+        description="Billecta asks the debtor's phone to pay the invoice; once per request (a lost answer is "
+                    "not sent again, as it would ring the debtor twice).",
+        path_schema=MappingProxyType({"actionpublicid": {"type": "string", "pattern": r"^[A-Za-z0-9_-]{1,100}$"}}),
+        query_schema=MappingProxyType({
+            "phone": {"type": "string", "maxLength": 20, "required_param": True},
+            "message": {"type": "string", "minLength": 1, "maxLength": 50, "required_param": True}}),
+        prepare=_prepare_swish, exactly_once=True,
+        job_args=lambda a: [a["actionpublicid"], a["phone"], a["message"], a["_request_key"]],
+        answer=_money_answer(lambda result: (201, {"requestid": result["requestid"]})),
+        seed_error_key="error_message", min_wait_s=15.0,
+        responses=MappingProxyType({**_money_responses("requested", None),
+                                    201: ("requested", {"type": "object", "required": ["requestid"],
+                                                        "properties": {"requestid": {"type": "string"}}})})),
+    InteractiveCommand(
+        "GET", "/billecta/swish-request/status/<requestid>", catalogue.SWISH_STATUS,
+        "The status of a Swish payment request",
+        path_schema=MappingProxyType({"requestid": {"type": "string", "pattern": r"^[A-Za-z0-9_-]{1,100}$"}}),
+        job_args=lambda a: [a["requestid"]],
+        answer=seed_answer(lambda result: (200, dict(result))), seed_error_key="error_message", min_wait_s=10.0,
+        responses=MappingProxyType({
+            200: ("CREATED, PAID, DECLINED, ERROR...", {"type": "object", "required": ["requeststatus"],
+                                                      "properties": {"requeststatus": {"type": "string"}}}),
+            202: ("no answer within the wait", _ref("CommandQueued")),
+            400: ("not a request id", _ref("SeedError")),
+            404: ("no such Swish request", _ref("SeedError")),
+            502: ("the lookup failed", _ref("SeedError")),
+            503: ("the request could not be queued", _ref("Error"))})),
+)
+
 # The one table the gateway mounts.
-ALL_INTERACTIVE_COMMANDS: tuple[InteractiveCommand, ...] = INTERACTIVE_COMMANDS + COLLECTION_COMMANDS
+ALL_INTERACTIVE_COMMANDS: tuple[InteractiveCommand, ...] = INTERACTIVE_COMMANDS + COLLECTION_COMMANDS + MONEY_COMMANDS
+
+
+# ---- financial reports (seed: Report Endpoints); each answers the Lime document holding the file
+_DATE = {"type": "string", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
+_FILE_FORMAT = {"type": "string", "enum": ["xlsx", "pdf"]}
+_REPORT_ANSWER = seed_answer(lambda result: (200, {"iddocument": int(result["iddocument"])}))
+_REPORT_RESPONSES: Responses = MappingProxyType({
+    200: ("the report is stored as a Lime document", {
+        "type": "object", "required": ["iddocument"], "properties": {"iddocument": {"type": "integer"}}}),
+    202: ("queued; not done within the wait — look the answer up with its task id", _ref("CommandQueued")),
+    400: ("invalid parameters (a bad date, from after to, unknown file format or configuration); field names "
+          "the culprit; nothing is created", _ref("SeedError")),
+    404: ("the creditor is missing or has no Billecta id", _ref("SeedError")),
+    502: ("the report failed (Billecta or Lime unreachable...)", _ref("SeedError")),
+    503: ("the request could not be queued", _ref("Error")),
+})
+
+
+def _report_command(path: str, job: Job, summary: str, description: str, body: Mapping[str, Any],
+                    job_args: Callable[[Mapping[str, Any]], list[Any]]) -> InteractiveCommand:
+    return InteractiveCommand("POST", path, job, summary, description=description, body_schema=body,
+                              job_args=job_args, answer=_REPORT_ANSWER, responses=_REPORT_RESPONSES,
+                              seed_error_key="error_message", min_wait_s=30.0)
+
+
+REPORT_COMMANDS: tuple[InteractiveCommand, ...] = (
+    _report_command(
+        "/billecta/account-receivables-report", catalogue.ACCOUNT_RECEIVABLES_REPORT,
+        "Accounts receivable (kundreskontra) report with aging",
+        "Every open invoice at the date (Billecta's AR age analysis) with debtor, dates, invoiced and remaining "
+        "amounts, days overdue, and the aging summary; stored as a Lime document linked to the creditor.",
+        _object_body("idcreditor", "date", idcreditor=_ID, date=_DATE,
+                     exclude_invoices_with_period_outside_date={"type": "boolean"},
+                     is_period_specific={"type": "boolean"}, file_format=_FILE_FORMAT),
+        lambda a: [a["idcreditor"], a["date"], a.get("exclude_invoices_with_period_outside_date", False),
+                   a.get("is_period_specific", False), a.get("file_format", "xlsx")]),
+    _report_command(
+        "/billecta/account-reconciliation-report", catalogue.ACCOUNT_RECONCILIATION_REPORT,
+        "Account reconciliation report, Lime against Billecta",
+        "Opening balance, invoiced, paid, credited, written off and closing balance for the period, and the "
+        "discrepancies: invoices in one system only, amount and status differences, payments not in Lime.",
+        _object_body("idcreditor", "from_date", "to_date", "account", "date_selection_type", idcreditor=_ID,
+                     from_date=_DATE, to_date=_DATE, account={"type": "string", "minLength": 1, "maxLength": 50},
+                     date_selection_type={"type": "string", "enum": ["invoice_date", "payment_date"]},
+                     # Decimal-exact: a number is read through its text, a string of digits is accepted too.
+                     opening_balance={"type": ["number", "string"], "pattern": r"^-?[0-9]+(\.[0-9]{1,2})?$"},
+                     file_format=_FILE_FORMAT),
+        lambda a: [a["idcreditor"], a["from_date"], a["to_date"], a["account"], a["date_selection_type"],
+                   a.get("opening_balance", 0), a.get("file_format", "xlsx")]),
+    _report_command(
+        "/billecta/prepaid-payments-report", catalogue.PREPAID_PAYMENTS_REPORT,
+        "Prepaid payments report (overpayments and advance payments)",
+        "Billecta's unhandled payments of the creditor paid on or before the date, per debtor.",
+        _object_body("idcreditor", "date", idcreditor=_ID, date=_DATE, file_format=_FILE_FORMAT),
+        lambda a: [a["idcreditor"], a["date"], a.get("file_format", "xlsx")]),
+    _report_command(
+        "/billecta/report-creator", catalogue.REPORT_CREATOR, "A configured report",
+        "A report of billecta_sync.reports.definitions (config_key) about one Lime object.",
+        _object_body("config_key", "limetype", "idlimeobject",
+                     config_key={"type": "string", "minLength": 1, "maxLength": 100},
+                     limetype={"type": "string", "minLength": 1, "maxLength": 100}, idlimeobject=_ID,
+                     file_format=_FILE_FORMAT, date_from=_DATE, date_to=_DATE),
+        lambda a: [a["config_key"], a["limetype"], a["idlimeobject"], a.get("file_format", "xlsx"),
+                   a.get("date_from"), a.get("date_to")]),
+)
+ALL_INTERACTIVE_COMMANDS = ALL_INTERACTIVE_COMMANDS + REPORT_COMMANDS

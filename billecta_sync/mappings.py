@@ -78,7 +78,7 @@ DEFAULT_MODEL: dict[str, dict[str, str]] = {
         "invoice": "->invoice", "creditor": "->creditor", "debtor": "->debtor", "paymentbillectaid": "string",
         "paymenttype": "option", "amount": "decimal", "currencycode": "string", "paymentdate": "date",
         "paymentmeancode": "string", "bookkeepingaccount": "string", "transactiondate": "date",
-        "handled": "yesno",
+        "handled": "yesno", "paymentstatus": "option",
     },
     "debtcollection": {
         "invoice": "->invoice", "debtor": "->debtor", "creditor": "->creditor", "actionpublicid": "string",

@@ -323,5 +323,66 @@ def docs_endpoints(write: str | None) -> None:
         click.echo(text, nl=False)
 
 
+
+@main.group()
+def report() -> None:
+    """Financial reports, run here (not on the reports queue) and stored as Lime documents."""
+
+
+class _Bar:
+    """A click progress bar for a ``reports.model.Progress`` whose total is known only once data arrives."""
+
+    def __init__(self, label: str) -> None:
+        self.label, self.bar, self.stage = label, None, ""
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None or self.bar.length != total:
+            self.close()
+            self.bar = click.progressbar(length=max(total, 1), label=self.label, show_pos=True)
+            self.bar.__enter__()
+        self.bar.update(done - self.bar.pos)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+@report.command("accounts-receivable")
+@click.option("--creditor", "creditor_id", type=int, required=True, help="The Lime creditor id.")
+@click.option("--date", "report_date", required=True, help="The report date, YYYY-MM-DD.")
+@click.option("--format", "file_format", type=click.Choice(["xlsx", "pdf"]), default="xlsx", show_default=True)
+@click.option("--exclude-invoices-with-period-outside-date", "exclude", is_flag=True)
+@click.option("--period-specific", is_flag=True)
+def report_accounts_receivable(creditor_id: int, report_date: str, file_format: str, exclude: bool,
+                               period_specific: bool) -> None:
+    """Accounts receivable with aging at a date; prints the Lime document id."""
+    from billecta_sync.container import build_services
+    from billecta_sync.errors import PermanentError
+    from billecta_sync.reports import accounts_receivable, store
+    from billecta_sync.reports.common import creditor, parse_date
+
+    services = build_services(_settings())
+    gather, render = _Bar("reading invoices"), _Bar("writing the file")
+    try:
+        at = parse_date(report_date, "date")
+        who = creditor(services, creditor_id)
+        built = accounts_receivable.build(services, who, at, exclude_outside_period=exclude,
+                                          is_period_specific=period_specific, progress=gather)
+        gather.close()
+        stored = store.store(services, built, file_format, who.id, f"date {at.isoformat()}, {file_format}",
+                             progress=render)
+        render.close()
+    except PermanentError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        gather.close()
+        render.close()
+        services.close()
+    rows = len(built.tables[-1].rows)
+    click.echo(f"stored {stored['filename']} ({stored['size']} bytes, {rows} open invoices) as Lime document "
+               f"{stored['iddocument']}")
+
+
 if __name__ == "__main__":
     main()

@@ -57,6 +57,9 @@ class Doc:
     responses: Mapping[int, tuple[str, Mapping[str, Any] | None]] = field(default_factory=dict)
     #: False when the view also takes no body at all (Lime buttons that post nothing)
     body_required: bool = True
+    #: left out of the document: the operator console's HTML pages and /metrics are for people and
+    #: Prometheus, not API clients (they still need a Doc, so every route stays described in one place)
+    internal: bool = False
 
 
 def documented(doc: Doc) -> Callable[[F], F]:
@@ -318,6 +321,8 @@ def build_openapi(app: Flask, settings: Settings) -> dict[str, Any]:
         doc: Doc | None = getattr(view, DOC_ATTR, None)
         if doc is None:
             raise LookupError(f"route {rule.rule} ({rule.endpoint}) has no OpenAPI description")
+        if doc.internal:
+            continue
         scopes: tuple[str, ...] = getattr(view, "required_scopes", ())
         path, path_params = _path_and_params(rule.rule)
         for method in sorted((rule.methods or set()) - _IGNORED_METHODS):

@@ -160,6 +160,10 @@ ROUTES: tuple[Route, ...] = (
     Route("invoice.postpone", "PUT", "/invoice/postpone/{action_public_id}", _P, None, None,
           "CanPostpone exists; path and parameters not seen. We send query parameter days=<n> (the Lime "
           "package postpones the next event by a number of days). " + _GUESS),
+    Route("accounting.payment_means.list", "GET", "/accounting/paymentmeans/{creditor_public_id}", _P, None,
+          "AccountingPaymentMeansView",
+          "AccountingPaymentMeansView exists and the old docs show POST accounting/paymentmeans (create); reading "
+          "a creditor's means by this path is our guess by analogy. " + _GUESS),
     # --- files ------------------------------------------------------------------------------------
     Route("files.file.get", "GET", "/files/file/{file_public_id}", _V, None, None,
           "Seen in the Rust crate (files module): the file's raw bytes. File references in other views (an "
@@ -227,6 +231,12 @@ ROUTES: tuple[Route, ...] = (
     Route("swish.status", "GET", "/payments/swish/{payment_request_token}", _P, None, "SwishPaymentStatusView",
           "The crate's docs describe polling the status with the token; path not seen (the guess mirrors the "
           "verified create and cancel paths). " + _GUESS),
+    # --- analysis (reports) -------------------------------------------------------------------------
+    Route("analysis.age_receivables", "GET", "/Analysis/AgeAnalysisAccountReceivables/{creditor_public_id}", _V,
+          None, None,
+          "Seen in the Rust crate (unstable module, get_outstanding_invoices); query date, "
+          "excludeInvoicesWithPeriodOutsideDate, showOnlyFinancedInvoices, isPeriodSpecific. Answers an array "
+          "of OutstandingInvoice, a model not among Billecta's published views, so it is not contract-checked."),
     # --- webhooks, accounting -----------------------------------------------------------------------
     Route("webhooks.retrigger_failed", "POST", "/notifications/retriggerfailedwebhooks/{creditor_public_id}", _U,
           None, None,

@@ -55,6 +55,8 @@ class WebhookInbox(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     processed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    #: the request's correlation id (X-Request-ID, or one the gateway drew), followed into worker logs
+    correlation_id: Mapped[str] = mapped_column(String(64), default="")
 
     __table_args__ = (
         Index("ix_inbox_status_received", "status", "received_at"),
@@ -111,6 +113,7 @@ class MonitorLog(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    correlation_id: Mapped[str] = mapped_column(String(64), default="")
 
     batch: Mapped[MonitorBatch | None] = relationship(back_populates="logs")
 
@@ -178,3 +181,39 @@ class JobRun(Base):
     ended_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
     __table_args__ = (UniqueConstraint("job", "run_key", name="uq_job_run"),)
+
+
+class IdempotencyKey(Base):
+    """A request that moves money, remembered by the caller's Idempotency-Key (or the request's own digest).
+
+    The same key with the same body gets the first answer again; with another body, a 409. ``status`` is
+    ``started`` until the first answer is known.
+    """
+
+    __tablename__ = "idempotency_key"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    scope: Mapped[str] = mapped_column(String(100))  # the route
+    key: Mapped[str] = mapped_column(String(200))
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="started")  # started | done
+    answer_status: Mapped[int] = mapped_column(Integer, default=0)
+    answer_body: Mapped[str] = mapped_column(Text, default="")
+    task_id: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (UniqueConstraint("scope", "key", name="uq_idempotency_scope_key"),)
+
+
+class ReplayAudit(Base):
+    """Who replayed which inbox rows, and with what selection (operator console and API)."""
+
+    __tablename__ = "replay_audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    selection: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    replayed: Mapped[int] = mapped_column(Integer, default=0)
+    inbox_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

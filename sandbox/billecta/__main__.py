@@ -14,7 +14,7 @@ import sys
 from werkzeug.serving import make_server
 
 from sandbox.billecta.app import create_app
-from sandbox.billecta.config import PAYLOAD_STYLES, BillectaSandboxConfig, parse_headers
+from sandbox.billecta.config import PAYLOAD_STYLES, SWISH_OUTCOMES, BillectaSandboxConfig, parse_headers
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,6 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--webhook-backoff-max-s", type=float)
     parser.add_argument("--webhook-timeout-s", type=float)
     parser.add_argument("--auto-send-delay-s", type=float, help="attest -> InvoiceSent delay; negative = never")
+    parser.add_argument("--swish-delay-s", type=float, help="Swish request -> its ending; negative = admin call only")
+    parser.add_argument("--swish-outcome", choices=SWISH_OUTCOMES, help="how new Swish requests end")
+    parser.add_argument("--stall-after-routes", metavar="A,B,...",
+                        help="route names that are applied, then answered only after --stall-after-s (lost answer)")
+    parser.add_argument("--stall-after-s", type=float)
     parser.add_argument(
         "--no-validate-responses",
         action="store_true",
@@ -76,9 +81,14 @@ def config_from_args(args: argparse.Namespace) -> BillectaSandboxConfig:
         "webhook_backoff_max_s",
         "webhook_timeout_s",
         "auto_send_delay_s",
+        "swish_delay_s",
+        "swish_outcome",
+        "stall_after_s",
     ):
         if getattr(args, name) is not None:
             setattr(config, name, getattr(args, name))
+    if args.stall_after_routes:
+        config.stall_after_routes = [r.strip() for r in args.stall_after_routes.split(",") if r.strip()]
     if args.no_validate_responses:
         config.validate_responses = False
     knobs = {

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from sandbox.billecta.config import (
@@ -36,12 +36,14 @@ from sandbox.billecta.config import (
 from sandbox.billecta.extension import Extension
 from sandbox.billecta.extensions import (
     admin,
+    analysis,
     auth,
     autogiro,
     debtcollection,
     files,
     invoices,
     masterdata,
+    money,
     outbound,
     payments,
     reminders,
@@ -81,6 +83,8 @@ EXTENSIONS: tuple[Extension, ...] = (
     files.register,
     outbound.register,
     payments.register,
+    money.register,
+    analysis.register,
     reminders.register,
     debtcollection.register,
     autogiro.register,
@@ -137,6 +141,7 @@ class BillectaSandbox:
         app.extensions["billecta_sandbox"] = self
         self.faults.install(app)  # network-level faults come before authentication
         app.before_request(self._check_auth)
+        app.after_request(self._stall_after)  # after_request hooks run last-added first: this one after the log
         app.after_request(self._log_request)
         for register in extensions:
             register(self)
@@ -145,7 +150,10 @@ class BillectaSandbox:
 
     def _view(self, route: Route) -> Callable[..., Response]:
         def view(**params: str) -> Response:
-            return dispatch(route, params, self.config.validate_responses)
+            response = dispatch(route, params, self.config.validate_responses)
+            if self.config.stall_after_s > 0 and route.answers_to(self.config.stall_after_routes):
+                g.stall_after_s = self.config.stall_after_s  # ``_stall_after`` sleeps once the request is logged
+            return response
 
         view.__name__ = route.name
         return view
@@ -161,6 +169,14 @@ class BillectaSandbox:
         return error_response(
             401, "Authorization failed: send 'Authorization: SecureToken <base64 token>' or 'Basic <base64 user:pass>'"
         )
+
+    def _stall_after(self, response: Response) -> Response:
+        """``stall_after_routes``: the change is made and logged (the lock released); only the answer is late,
+        so the client times out on a call Billecta applied."""
+        stall_s = g.pop("stall_after_s", None)
+        if stall_s:
+            time.sleep(stall_s)
+        return response
 
     def _log_request(self, response: Response) -> Response:
         if request.path.startswith("/v1/"):

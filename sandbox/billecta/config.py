@@ -51,6 +51,9 @@ SUPPORTED_WEBHOOK_TRIGGERS: tuple[str, ...] = (
 # Webhook body styles (``outbox``); ``flat`` stays the default, which the service's older tests expect.
 PAYLOAD_STYLES = ("flat", "nested", "documented")
 ENV_PREFIX = "BILLECTA_SANDBOX_"
+SWISH_OUTCOMES = ("Paid", "Declined", "Error")  # how a Swish request of the sandbox can end
+# Settings ``POST /_sandbox/config`` also takes inside ``knobs`` (they are fault knobs in all but their home).
+KNOB_LIKE_SETTINGS = frozenset({"stall_after_routes", "stall_after_s", "swish_delay_s", "swish_outcome"})
 
 
 @dataclass
@@ -70,6 +73,14 @@ class BillectaSandboxConfig:
     webhook_timeout_s: float = 10.0
     validate_responses: bool = True
     request_log_size: int = 10_000
+    # The money routes (extensions/money.py). A new Swish request ends ``swish_outcome`` (Paid, Declined or
+    # Error) after ``swish_delay_s`` (negative = only through POST /_sandbox/swish/<token>/complete).
+    swish_delay_s: float = 2.0
+    swish_outcome: str = "Paid"
+    # "Billecta applied it, then the answer was lost": a /v1 route named here runs its handler (the change is
+    # made) and then sleeps ``stall_after_s`` before answering, so a client's timeout fires first.
+    stall_after_routes: list[str] = field(default_factory=list)
+    stall_after_s: float = 30.0
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -83,7 +94,8 @@ class BillectaSandboxConfig:
         AUTHORIZATIONS (comma-separated header values), WEBHOOK_URL, WEBHOOK_HEADERS (a JSON object
         or ``Name: value`` pairs separated by ``;``), WEBHOOK_STYLE, WEBHOOK_TRIGGERS (comma-separated),
         AUTO_SEND_DELAY_S, WEBHOOK_MAX_ATTEMPTS, WEBHOOK_BACKOFF_S, WEBHOOK_BACKOFF_MAX_S,
-        WEBHOOK_TIMEOUT_S, VALIDATE_RESPONSES, REQUEST_LOG_SIZE, and one per knob: LATENCY_MS,
+        WEBHOOK_TIMEOUT_S, VALIDATE_RESPONSES, REQUEST_LOG_SIZE, SWISH_DELAY_S, SWISH_OUTCOME,
+        STALL_AFTER_ROUTES (comma-separated route names), STALL_AFTER_S, and one per knob: LATENCY_MS,
         ERROR_RATE, RATE_LIMIT_PER_S, RATE_LIMIT_BURST, RETRY_AFTER_S, TIMEOUT_RATE, STALL_S.
         """
         env = os.environ if environ is None else environ
@@ -109,11 +121,16 @@ class BillectaSandboxConfig:
             ("webhook_backoff_max_s", float),
             ("webhook_timeout_s", float),
             ("request_log_size", int),
+            ("swish_delay_s", float),
+            ("swish_outcome", str),
+            ("stall_after_s", float),
         ):
             if (value := get(name.upper())) is not None:
                 setattr(config, name, kind(value))
         if (value := get("VALIDATE_RESPONSES")) is not None:
             config.validate_responses = value.strip().lower() in ("1", "true", "yes", "on")
+        if (value := get("STALL_AFTER_ROUTES")) is not None:
+            config.stall_after_routes = [v.strip() for v in value.split(",") if v.strip()]
         knob_values = {f.name: v for f in fields(Knobs) if (v := get(f.name.upper())) is not None}
         config.knobs.update(knob_values)
         check_config(config)
@@ -140,6 +157,12 @@ def parse_headers(text: str) -> dict[str, str]:
 
 
 def check_config(config: BillectaSandboxConfig) -> None:
+    if config.swish_outcome not in SWISH_OUTCOMES:
+        raise ValueError(f"swish_outcome must be one of {SWISH_OUTCOMES}")
+    if not isinstance(config.stall_after_routes, list) or not all(
+        isinstance(name, str) for name in config.stall_after_routes
+    ):
+        raise ValueError("stall_after_routes must be a list of route names")
     if config.webhook_payload_style not in PAYLOAD_STYLES:
         raise ValueError(f"webhook_payload_style must be one of {PAYLOAD_STYLES}")
     unknown = sorted(set(config.webhook_triggers) - set(SUPPORTED_WEBHOOK_TRIGGERS))
@@ -163,6 +186,8 @@ def checked_update(config: BillectaSandboxConfig, values: Mapping[str, Any]) -> 
         raise ValueError("knobs must be an object")
     knob_values = dict(values.get("knobs") or {})
     other: dict[str, Any] = {}
+    for key in [k for k in knob_values if k in KNOB_LIKE_SETTINGS]:
+        other[key] = knob_values.pop(key)  # settings that act like knobs may also be sent among the knobs
     for key, value in values.items():
         if key == "knobs":
             continue
@@ -182,7 +207,8 @@ def checked_update(config: BillectaSandboxConfig, values: Mapping[str, Any]) -> 
         and all(isinstance(a, str) for a in trial.accepted_authorizations)
     ):
         raise ValueError("accepted_authorizations must be a list of strings")
-    for name in ("auto_send_delay_s", "webhook_backoff_s", "webhook_backoff_max_s", "webhook_timeout_s"):
+    for name in ("auto_send_delay_s", "webhook_backoff_s", "webhook_backoff_max_s", "webhook_timeout_s",
+                 "swish_delay_s", "stall_after_s"):
         setattr(trial, name, float(getattr(trial, name)))
     trial.webhook_max_attempts = int(trial.webhook_max_attempts)
     trial.validate_responses = bool(trial.validate_responses)

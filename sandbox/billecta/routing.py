@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +40,13 @@ class Route:
     source: str
     # Listed by ``GET /_sandbox/routes``. The routes of the money after attest never were; kept so.
     listed: bool = True
+    # The client's names for this route (``billecta_sync/billecta/routes.py``); knobs naming routes accept them.
+    client_names: tuple[str, ...] = ()
+
+    def answers_to(self, names: Iterable[str]) -> bool:
+        """Whether ``names`` names this route (by the sandbox's name or one of the client's)."""
+        wanted = set(names)
+        return self.name in wanted or not wanted.isdisjoint(self.client_names)
 
     def listing(self) -> dict[str, Any]:
         # "handler" has always been the route's name.

@@ -268,6 +268,9 @@ _LIMETYPES = [
                  texts={"writeoff": "Write-off"}),
             _dec("amount"), _s("currencycode"), _date("paymentdate"), _s("paymentmeancode"),
             _s("bookkeepingaccount"), _date("transactiondate"), _yes("handled"),
+            # An unhandled payment's state in Billecta (the money operations change it).
+            _opt("paymentstatus", "unhandled", "usedoninvoice", "deleted", "repaid",
+                 texts={"usedoninvoice": "Used on invoice"}),
         ],
         ("paymentbillectaid",),
     ),

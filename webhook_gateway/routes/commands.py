@@ -25,15 +25,17 @@ from billecta_sync.commands import (
     BatchCommand,
     InteractiveCommand,
 )
+from billecta_sync.errors import InvalidRequest
 from billecta_sync.lime.query import FilterError, FilterLimits, validate_filter
 from billecta_sync.lime.schema import data_model
 from billecta_sync.queueing import TaskFailed, publish_job
+from webhook_gateway import idempotency
 from webhook_gateway.auth import require_scope
 from webhook_gateway.body import json_object_body
 from webhook_gateway.context import gateway
 from webhook_gateway.errors import ApiError
 from webhook_gateway.limits import MAX_ROW_ID
-from webhook_gateway.openapi import DB_UNAVAILABLE, Doc, documented, ref
+from webhook_gateway.openapi import DB_UNAVAILABLE, Doc, QueryParam, documented, ref
 from webhook_gateway.validation import check
 
 log = logging.getLogger("webhook_gateway.commands")
@@ -135,7 +137,7 @@ def _answer(command: InteractiveCommand, status: int, message: str, error: str) 
 
 
 def _interactive_view(command: InteractiveCommand) -> Callable[..., Any]:
-    def view(**path_args: str) -> Any:
+    def view(**path_args: Any) -> Any:
         gw = gateway()
         if command.path_schema:
             for name, schema in command.path_schema.items():
@@ -147,51 +149,121 @@ def _interactive_view(command: InteractiveCommand) -> Callable[..., Any]:
             if command.body_schema is not None:
                 body = json_object_body(gw.settings.gateway.max_body_bytes)
                 check(body, command.body_schema)
-            request_key = _request_key()
+            query = {name: request.args[name] for name in command.query_schema if name in request.args}
+            if command.query_schema:
+                check(query, {"type": "object", "properties": dict(command.query_schema),
+                              "required": [n for n, s in command.query_schema.items() if s.get("required_param")]})
+            values: Mapping[str, Any] = {**body, **query, **path_args}
+            if command.prepare is not None:
+                try:
+                    values = command.prepare(values)
+                except InvalidRequest as exc:
+                    raise ApiError(400, str(exc), error="invalid_body", field=exc.field or "") from None
+            explicit_key = _explicit_key()
         except ApiError as exc:
             if command.seed_error_key and exc.status == 400:  # the seed's Lime commands read error_message
                 exc.extra[command.seed_error_key] = exc.message
             raise
-        args = command.job_args({**body, **path_args, "_request_key": request_key})
+        if not command.exactly_once:
+            return _run(command, values, explicit_key or uuid.uuid4().hex)
+        scope = command.path
+        digest = idempotency.body_digest(values)
+        key = explicit_key or f"auto:{digest}"
+        claimed = idempotency.claim(gw.db, scope, key, digest, window=None if explicit_key else idempotency.AUTO_WINDOW)
+        if claimed.state == "conflict":
+            raise _answer(command, 409, f"{idempotency.HEADER} {key!r} was used with another body",
+                          "idempotency_key_reused")
+        if claimed.state == "replay":
+            response = _response(command, claimed.answer_status, claimed.answer_body)
+            response.headers["Idempotent-Replayed"] = "true"
+            return response
+        if claimed.state == "running":  # the first of these requests is still at work: wait on it, start nothing
+            if not claimed.task_id:
+                raise _answer(command, 409, "the same request is being processed; try again shortly", "in_progress")
+            return _finish(command, claimed.task_id, lambda status, answer: _remember(gw.db, scope, key, status,
+                                                                                     answer))
         try:
-            task_id = publish_job(gw.publisher, command.job, *args, want_result=True)
-        except Exception as exc:  # nothing stored: the user can press again
-            log.warning("could not queue %s (%s)", command.job.name, type(exc).__name__)
-            raise ApiError(503, "the request could not be queued; retry later", error="unavailable") from None
-        try:
-            result = gw.publisher.wait(task_id, max(gw.settings.gateway.command_wait_s, command.min_wait_s))
-        except TaskFailed as exc:
-            raise _answer(command, 502, f"the request failed: {exc}", "task_failed") from None
-        if result is None:
-            if command.timeout_status == 202:
-                return jsonify(status="queued", task_id=task_id), 202
-            raise _answer(command, command.timeout_status, "no answer in time; try again", "timeout")
-        status, answer = command.answer(result)
-        if status >= 400:
-            message = str((answer or {}).get("message") or "refused")
-            raise ApiError(status, message, **{k: v for k, v in (answer or {}).items() if k != "message"})
-        if answer is None:
-            return Response(status=status)
-        if isinstance(answer, str):
-            return Response(answer, status=status, mimetype="text/plain")
-        return jsonify(answer), status
+            return _run(command, values, key, remember=lambda status, answer: _remember(gw.db, scope, key, status,
+                                                                                       answer),
+                        on_task=lambda task_id: idempotency.set_task(gw.db, scope, key, task_id))
+        except ApiError as exc:
+            if exc.status >= 500:  # not a final answer: a retry of this request must be able to run
+                idempotency.release(gw.db, scope, key)
+            raise
 
     view.__name__ = f"command_{command.job.name.rsplit('.', 1)[-1]}"
+    query = tuple(QueryParam(name, {k: v for k, v in schema.items() if k != "required_param"},
+                             required=bool(schema.get("required_param")))
+                  for name, schema in command.query_schema.items())
     doc = Doc(command.summary, "commands", description=command.description, request_schema=command.body_schema,
-              path_schemas=dict(command.path_schema), responses=dict(command.responses))
+              path_schemas=dict(command.path_schema), query=query, responses=dict(command.responses))
     return documented(doc)(require_scope(*command.scopes)(view))
+
+
+Remember = Callable[[int, Any], None]
+
+
+def _remember(db: Any, scope: str, key: str, status: int, answer: Any) -> None:
+    if status < 500:  # success and refusals are final; a failure that may pass is not
+        idempotency.finish(db, scope, key, status, answer)
+    else:
+        idempotency.release(db, scope, key)
+
+
+def _run(command: InteractiveCommand, values: Mapping[str, Any], request_key: str, *,
+         remember: Remember | None = None, on_task: Callable[[str], None] | None = None) -> Any:
+    gw = gateway()
+    args = command.job_args({**values, "_request_key": request_key})
+    try:
+        task_id = publish_job(gw.publisher, command.job, *args, want_result=True)
+    except Exception as exc:  # nothing stored: the user can press again
+        log.warning("could not queue %s (%s)", command.job.name, type(exc).__name__)
+        raise ApiError(503, "the request could not be queued; retry later", error="unavailable") from None
+    if on_task is not None:
+        on_task(task_id)
+    return _finish(command, task_id, remember)
+
+
+def _finish(command: InteractiveCommand, task_id: str, remember: Remember | None) -> Any:
+    gw = gateway()
+    try:
+        result = gw.publisher.wait(task_id, max(gw.settings.gateway.command_wait_s, command.min_wait_s))
+    except TaskFailed as exc:
+        if remember is not None:
+            remember(502, None)
+        raise _answer(command, 502, f"the request failed: {exc}", "task_failed") from None
+    if result is None:
+        if command.timeout_status == 202:
+            return jsonify(status="queued", task_id=task_id), 202
+        raise _answer(command, command.timeout_status, "no answer in time; try again", "timeout")
+    status, answer = command.answer(result)
+    if remember is not None:
+        remember(status, answer)
+    return _response(command, status, answer)
+
+
+def _response(command: InteractiveCommand, status: int, answer: Any) -> Response:
+    if status >= 400:
+        message = str((answer or {}).get("message") or "refused")
+        raise ApiError(status, message, **{k: v for k, v in (answer or {}).items() if k != "message"})
+    if answer is None:
+        return Response(status=status)
+    if isinstance(answer, str):
+        return Response(answer, status=status, mimetype="text/plain")
+    response = jsonify(answer)
+    response.status_code = status
+    return response
 
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
 
 
-def _request_key() -> str:
-    """What makes two requests "the same" for actions that change something each time (postpone): the
-    caller's Idempotency-Key, else a key of this request alone (a retried task keeps it)."""
+def _explicit_key() -> str:
+    """The caller's Idempotency-Key ("" when none was sent), checked."""
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is None:
-        return uuid.uuid4().hex
+        return ""
     if not 1 <= len(key) <= 200 or not set(key) <= _KEY_CHARS:
         raise ApiError(400, f"{IDEMPOTENCY_HEADER} must be 1 to 200 letters, digits or -_.:", error="invalid_header",
                        field=IDEMPOTENCY_HEADER)

@@ -16,6 +16,9 @@ from billecta_sync.usecases.billecta_to_lime.invoices import sync_invoice_from_b
 from billecta_sync.usecases.billecta_to_lime.payments import upsert_payment
 from billecta_sync.usecases.common import as_date, iso_day, money, text
 
+# Billecta's UnhandledPaymentState -> Lime payment.paymentstatus
+PAYMENT_STATUS = {"Unhandled": "unhandled", "UsedOnInvoice": "usedoninvoice", "UsedOnInvoiceInOtherCreditor":
+                  "usedoninvoice", "Deleted": "deleted", "RepaymentPending": "unhandled", "Repaid": "repaid"}
 UNHANDLED_TYPES = {"OverPayment": "overpayment", "Overpayment": "overpayment", "UnmatchedPayment": "unmatched"}
 
 
@@ -40,6 +43,7 @@ def sync_unhandled_payment(services: Services, unhandled_payment_id: str) -> str
             "currencycode": text(amount.get("CurrencyCode")) or "SEK",
             "paymentdate": iso_day(as_date(payment.get("PaymentDate"))),
             "handled": text(payment.get("State")) not in ("", "Unhandled"),
+            "paymentstatus": PAYMENT_STATUS.get(text(payment.get("State")), "unhandled"),
             "creditor": int(creditor["_id"]),
         }
         debtor_public_id = text(payment.get("DebtorPublicId"))
@@ -57,5 +61,13 @@ def sync_unhandled_payment(services: Services, unhandled_payment_id: str) -> str
             if lime_invoice is not None:
                 values["invoice"] = int(lime_invoice["_id"])
                 values.setdefault("debtor", lime_invoice.get("debtor"))
+        reference = text(payment.get("Reference"))
+        if "invoice" not in values and reference:
+            # The bank reference of a payment Billecta could not place is often the invoice's OCR (the seed
+            # links such payments by OCR before treating them as unmatched).
+            by_ocr = repo.find_one("invoice", {"ocr": reference, "creditor": int(creditor["_id"])})
+            if by_ocr is not None:
+                values["invoice"] = int(by_ocr["_id"])
+                values.setdefault("debtor", by_ocr.get("debtor"))
         verb = upsert_payment(repo, values)
         return f"{kind} payment {unhandled_payment_id} {verb}"

@@ -61,24 +61,32 @@ def _refused_message(exc: Exception) -> str:
     return getattr(exc, "message", None) or str(exc) or type(exc).__name__
 
 
-def _on_invoice(services: Services, invoice_id: int, act: Callable[[LimeRepo, str], Any], *,
-                final_attempt: bool) -> Any:
-    """Run ``act`` under the invoice's lock; write the outcome (or the error) onto the Lime invoice."""
-    repo, _, action_id = _lime_invoice(services, invoice_id)
+def run_reported(services: Services, repo: LimeRepo, limetype: str, object_id: int, lock_key: str,
+                 act: Callable[[], Any], *, final_attempt: bool) -> Any:
+    """Run ``act`` under the object's lock; a refusal is written onto the Lime object at once (and raised as
+    ActionRefused), any other failure only on the last attempt (until then the task retries)."""
     try:
-        with object_lock(services.redis, f"invoice:{action_id}", timeout_s=services.settings.worker.lock_timeout_s):
-            result = act(repo, action_id)
+        with object_lock(services.redis, lock_key, timeout_s=services.settings.worker.lock_timeout_s):
+            return act()
     except BillectaApiBadRequestException as exc:
         message = f"Billecta refused: {_refused_message(exc)}"
-        repo.update("invoice", invoice_id, {"billecta_error_message": message})
+        repo.update(limetype, object_id, {"billecta_error_message": message})
         raise ActionRefused(message) from None
     except ActionRefused as exc:
-        repo.update("invoice", invoice_id, {"billecta_error_message": str(exc)})
+        repo.update(limetype, object_id, {"billecta_error_message": str(exc)})
         raise
     except Exception as exc:
         if final_attempt or not is_retryable(exc):
-            repo.update("invoice", invoice_id, {"billecta_error_message": f"{type(exc).__name__}: {exc}"})
+            repo.update(limetype, object_id, {"billecta_error_message": f"{type(exc).__name__}: {exc}"})
         raise
+
+
+def _on_invoice(services: Services, invoice_id: int, act: Callable[[LimeRepo, str], Any], *,
+                final_attempt: bool) -> Any:
+    """Run ``act`` on the invoice (see ``run_reported``), then read its fresh state into Lime."""
+    repo, _, action_id = _lime_invoice(services, invoice_id)
+    result = run_reported(services, repo, "invoice", invoice_id, f"invoice:{action_id}",
+                          lambda: act(repo, action_id), final_attempt=final_attempt)
     # Fresh state into Lime (clears billecta_error_message); outside the lock, which the sync takes itself.
     sync_invoice_from_billecta(services, action_id)
     return result

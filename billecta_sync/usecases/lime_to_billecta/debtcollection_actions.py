@@ -12,11 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from billecta_sync.billecta.errors import BillectaApiBadRequestException, BillectaApiNotFoundException
+from billecta_sync.billecta.errors import BillectaApiNotFoundException
 from billecta_sync.container import Services
 from billecta_sync.errors import ActionRefused, InvalidRequest, ObjectNotFound
 from billecta_sync.lime_repo import LimeRepo
-from billecta_sync.locks import object_lock
 from billecta_sync.retry import is_retryable
 from billecta_sync.usecases import intents
 from billecta_sync.usecases.billecta_to_lime.debtcollections import sync_debt_collection_from_billecta
@@ -55,21 +54,9 @@ def _stage(view: dict[str, Any]) -> str:
 
 def _on_case(services: Services, debtcollection_id: int, act: Callable[[str], Any], *, final_attempt: bool) -> Any:
     repo, action_id = _lime_case(services, debtcollection_id)
-    try:
-        with object_lock(services.redis, f"debtcollection:{action_id}",
-                         timeout_s=services.settings.worker.lock_timeout_s):
-            result = act(action_id)
-    except BillectaApiBadRequestException as exc:
-        message = f"Billecta refused: {getattr(exc, 'message', None) or exc}"
-        repo.update("debtcollection", debtcollection_id, {"billecta_error_message": message})
-        raise ActionRefused(message) from None
-    except ActionRefused as exc:
-        repo.update("debtcollection", debtcollection_id, {"billecta_error_message": str(exc)})
-        raise
-    except Exception as exc:
-        if final_attempt or not is_retryable(exc):
-            repo.update("debtcollection", debtcollection_id, {"billecta_error_message": f"{type(exc).__name__}: {exc}"})
-        raise
+    result = collection.run_reported(services, repo, "debtcollection", debtcollection_id,
+                                     f"debtcollection:{action_id}", lambda: act(action_id),
+                                     final_attempt=final_attempt)
     sync_debt_collection_from_billecta(services, action_id)
     return result
 

@@ -37,11 +37,14 @@ def register(host: Host) -> None:
 
     host.add_routes(
         Route("incoming_payments", "PUT", "/v1/payments/incomingpayments", incoming_payments,
-              "IncomingPaymentRequestView", "IncomingPaymentsView", "V", "notes: payments", listed=False),
+              "IncomingPaymentRequestView", "IncomingPaymentsView", "V", "notes: payments", listed=False,
+              client_names=("payments.incoming",)),
         Route("get_unhandled_payment", "GET", "/v1/payments/unhandledpayment/<payment_id>", get_unhandled_payment,
-              None, "UnhandledPaymentView", "P", "notes: payments", listed=False),
+              None, "UnhandledPaymentView", "P", "notes: payments", listed=False,
+              client_names=("payments.unhandled.get",)),
         Route("list_unhandled_payments", "GET", "/v1/payments/unhandledpayments/<creditor_id>",
-              list_unhandled_payments, None, "UnhandledPaymentsView", "P", "notes: payments", listed=False),
+              list_unhandled_payments, None, "UnhandledPaymentsView", "P", "notes: payments", listed=False,
+              client_names=("payments.unhandled.list",)),
     )
     host.add_admin("/_sandbox/invoices/<action_id>/payments", "payments", json_action(payments.register_payment))
     host.add_admin("/_sandbox/invoices/<action_id>/credit", "credit", json_action(payments.credit))

@@ -7,7 +7,8 @@ Layers, each importing only the ones above it:
 * ``records``: the generic keyed-record table; ``masterdata``: creditors, debtors, products.
 * ``invoice``: one invoice, its read models and capability flags; ``invoices``: the invoice rules; ``credits``:
   credit invoices; ``controls``: pause, dispute and postpone; ``pdf`` and ``files``: the invoice PDF and files.
-* ``ledger``: money of attested invoices; ``payments``, ``reminders``, ``debtcollection``, ``autogiro``.
+* ``ledger``: money of attested invoices; ``payments``, ``reminders``, ``debtcollection``, ``autogiro``;
+  ``money``: what a client does with money (registered payments, payment means, matching, Swish).
 
 The names below were imported from the single ``state`` module this package replaces.
 """

@@ -5,7 +5,8 @@ What Billecta does here is only partly known (docs: billecta-api.md). A credit i
 the invoice it credits (both fields exist in the schema; the flow is not confirmed). Its rows carry negative
 prices. Attesting it lowers the credited invoice's balance by the credit's total; a balance of zero closes
 the credited invoice (Stage ``Completed`` with ``CreditedAmount`` = ``InvoicedAmount``, which the service
-reads as "credited").
+reads as "credited"). A credit invoice without ``CreditingInvoicePublicId`` credits no invoice; its credit is
+left as a balance to use (``money``).
 """
 
 from __future__ import annotations
@@ -28,10 +29,14 @@ class CreditInvoices:
         self.invoices = invoices
 
     def check(self, entry: dict[str, Any], creditor_public_id: str) -> None:
-        """A credit invoice must name an open, attested invoice of the same creditor and debtor."""
+        """A credit invoice naming an invoice must name an open, attested invoice of the same creditor and
+        debtor. One naming none credits nobody: attested, its credit is left as an unhandled payment of type
+        ``BalanceFromInvoice`` (``money``), for the creditor to use on another invoice."""
+        if price_records(entry).invoiced >= 0:
+            raise BillectaError(400, "A credit invoice must have a negative total")
         credited_id = entry.get("CreditingInvoicePublicId")
         if not credited_id:
-            raise BillectaError(400, "CreditingInvoicePublicId is required on a CreditInvoiceAction")
+            return
         original = self.invoices.rows.get(str(credited_id))
         if original is None:
             raise BillectaError(404, f"Invoice action {credited_id} (CreditingInvoicePublicId) not found")
@@ -42,13 +47,12 @@ class CreditInvoices:
             raise BillectaError(400, f"Invoice {credited_id} belongs to another creditor or debtor")
         if not original.is_attested or original.stage in CLOSED_STAGES:
             raise BillectaError(400, f"Invoice {credited_id} can't be credited (Stage {original.stage})")
-        if price_records(entry).invoiced >= 0:
-            raise BillectaError(400, "A credit invoice must have a negative total")
 
     def attested(self, invoice: Invoice) -> None:
         """Settle an attested credit invoice against the invoice it credits."""
         invoices = self.invoices
-        original = invoices.rows.get(str(invoice.entry.get("CreditingInvoicePublicId")))
+        credited_id = invoice.entry.get("CreditingInvoicePublicId")
+        original = invoices.rows.get(str(credited_id)) if credited_id else None
         if original is None or original.stage in CLOSED_STAGES:
             return
         sums = invoices.totals(original)

@@ -66,6 +66,15 @@ class Payments:
             paid = _positive(minor_units(body.get("amount")))
             day = _day(body.get("date"), date.today())
             mean = str(body.get("payment_mean_code") or "BG")
+            return self.book_payment(invoice, paid, day, mean)
+
+    def book_payment(self, invoice: Invoice, paid: int, day: date, mean: str, surplus: str = "OverPayment",
+                     ) -> dict[str, Any]:
+        """Book ``paid`` (minor units) on an open invoice: up to its balance as a payment (InvoicePaymentReceived);
+        a surplus becomes an unhandled payment of type OverPayment (``surplus="OverPayment"``, Overpayment
+        raised) or is absorbed as a currency difference (any other value). Completes a settled invoice."""
+        with self.store.lock:
+            action_id = invoice.action_public_id
             current = self.ledger.balance(invoice)
             booked = min(paid, current)
             sums = self.invoices.totals(invoice)
@@ -76,10 +85,10 @@ class Payments:
             self.store.emit("InvoicePaymentReceived", context={"payment": payment},
                             CreditorPublicId=invoice.creditor_public_id, ActionPublicId=action_id)
             over = None
-            if paid > current:
-                over = self._unhandled(invoice.creditor_public_id, paid - current, day, "OverPayment",
-                                       debtor_public_id=invoice.debtor_public_id, action=invoice,
-                                       reference=invoice.ocr)
+            if paid > current and surplus == "OverPayment":
+                over = self.new_unhandled(invoice.creditor_public_id, paid - current, day, "OverPayment",
+                                          debtor_public_id=invoice.debtor_public_id, action=invoice,
+                                          reference=invoice.ocr)
                 self.invoices.add_event(invoice, "OverPayment", f"Overpayment of {(paid - current) / 100:.2f}")
                 self.store.emit("Overpayment", CreditorPublicId=invoice.creditor_public_id, ActionPublicId=action_id,
                                 UnhandledPaymentPublicId=over["UnhandledPaymentPublicId"])
@@ -134,8 +143,10 @@ class Payments:
 
     # ---- unhandled payments --------------------------------------------------------------------------
 
-    def _unhandled(self, creditor_id: str, value: int, day: date, kind: str, *, debtor_public_id: str | None,
-                   action: Invoice | None = None, reference: str | None = None) -> dict[str, Any]:
+    def new_unhandled(self, creditor_id: str, value: int, day: date, kind: str, *, debtor_public_id: str | None,
+                      action: Invoice | None = None, reference: str | None = None,
+                      action_type: str = "InvoiceAction") -> dict[str, Any]:
+        """A new unhandled payment (state Unhandled) of ``kind``; ``action`` is the invoice it came from."""
         currency = self.invoices.totals(action).currency if action else "SEK"
         payment = {
             "AdditionalInformations": [],
@@ -145,7 +156,7 @@ class Payments:
             "CreditorPublicId": creditor_id,
             "DebtorPublicId": debtor_public_id,
             "OverpaymentDetails": None if action is None else {
-                "ActionPublicId": action.action_public_id, "ActionType": "InvoiceAction",
+                "ActionPublicId": action.action_public_id, "ActionType": action_type,
                 "InvoiceNumber": action.invoice_number, "UsedOnActionPublicId": None,
             },
             "PaymentDate": _moment(day),
@@ -167,8 +178,8 @@ class Payments:
             if debtor_id:
                 self.debtors.find(debtor_id)
             value = _positive(minor_units(body.get("amount")))
-            payment = self._unhandled(creditor_id, value, _day(body.get("date"), date.today()), "UnmatchedPayment",
-                                      debtor_public_id=debtor_id, reference=body.get("reference"))
+            payment = self.new_unhandled(creditor_id, value, _day(body.get("date"), date.today()), "UnmatchedPayment",
+                                         debtor_public_id=debtor_id, reference=body.get("reference"))
             self.store.emit("UnmatchedPayment", CreditorPublicId=creditor_id,
                             UnhandledPaymentPublicId=payment["UnhandledPaymentPublicId"])
             return payment
@@ -218,16 +229,24 @@ class Payments:
         with self.store.lock:
             invoice = self.invoices.find_open(action_id)
             value = self._part_of_balance(invoice, body)
+            return {"written_off": self.book_write_off(invoice, value, date.today())}
+
+    def book_write_off(self, invoice: Invoice, value: int, day: date, comment: str | None = None) -> int:
+        """Write ``value`` (within the balance) off an open invoice (AmountWrittenOffOnInvoice); returns the
+        amount written off the invoice so far."""
+        with self.store.lock:
+            action_id = invoice.action_public_id
             money = self.ledger.of(action_id)
             money.written_off += value
-            record = self._record(invoice, value, date.today(), "WRITEOFF")
+            record = self._record(invoice, value, day, "WRITEOFF")
             money.settlements.append(record)
-            self.invoices.add_event(invoice, "WrittenOff", f"Written off {value / 100:.2f}")
+            self.invoices.add_event(invoice, "WrittenOff", f"Written off {value / 100:.2f}" + (
+                f": {comment}" if comment else ""))
             self.store.emit("AmountWrittenOffOnInvoice", context={"payment": record},
                             CreditorPublicId=invoice.creditor_public_id, ActionPublicId=action_id)
             if self.ledger.balance(invoice) <= 0:
                 self.ledger.complete(invoice)
-            return {"written_off": money.written_off}
+            return money.written_off
 
     def credit(self, action_id: str, body: dict[str, Any]) -> dict[str, Any]:
         """A credit invoice for ``amount`` (default: the remaining balance), booked as the credit invoices

@@ -36,7 +36,8 @@ def test_every_interactive_command_names_an_interactive_job_that_takes_its_argum
         command: commands.InteractiveCommand) -> None:
     assert catalogue.JOBS[command.job.name] is command.job
     assert command.job.kind is Kind.INTERACTIVE and command.job.wants_result
-    properties = {**(command.body_schema or {}).get("properties", {}), **command.path_schema}
+    properties = {**(command.body_schema or {}).get("properties", {}), **command.path_schema,
+                  **command.query_schema}
     values = {name: sample(schema) for name, schema in properties.items()}
     # Path arguments with a URL converter (<int(...):invoice_id>) come as ints; the gateway adds the request key.
     values.update({name: 1 for name in re.findall(r"<[^>:]+:(\w+)>", command.path) if name not in values})

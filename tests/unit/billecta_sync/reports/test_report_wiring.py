@@ -1,0 +1,27 @@
+"""The reports' place in the catalogue and the route table: their own queue, consumed by the dev worker."""
+
+from __future__ import annotations
+
+import inspect
+
+from billecta_sync import catalogue, commands
+from devstack import stack
+
+
+def test_report_jobs_run_on_the_reports_queue_which_every_worker_consumes() -> None:
+    assert catalogue.QUEUE_REPORTS == "reports" and catalogue.QUEUE_REPORTS in catalogue.QUEUES
+    jobs = [c.job for c in commands.REPORT_COMMANDS]
+    assert len(jobs) == 4 and all(j.queue == catalogue.QUEUE_REPORTS and j.wants_result for j in jobs)
+    assert all(catalogue.JOBS[j.name] is j for j in jobs)
+    assert 'queues = ",".join(catalogue.QUEUES)' in inspect.getsource(stack)
+
+
+def test_report_commands_are_in_the_one_table_with_the_seed_paths_and_answer() -> None:
+    mounted = {c.path for c in commands.ALL_INTERACTIVE_COMMANDS}
+    assert {"/billecta/account-receivables-report", "/billecta/account-reconciliation-report",
+            "/billecta/prepaid-payments-report", "/billecta/report-creator"} <= mounted
+    ar = next(c for c in commands.REPORT_COMMANDS if c.path.endswith("account-receivables-report"))
+    assert ar.answer({"iddocument": 5043, "file_id": 1}) == (200, {"iddocument": 5043})
+    status, body = ar.answer({"error": "date must be a date", "status": 400, "field": "date"})
+    assert status == 400 and body["field"] == "date" and body["error_message"] == "date must be a date"
+    assert ar.job_args({"idcreditor": 1, "date": "2026-01-31"}) == [1, "2026-01-31", False, False, "xlsx"]
