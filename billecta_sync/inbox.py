@@ -41,6 +41,7 @@ def record(
     object_key: str = "",
     status: str = InboxStatus.RECEIVED,
     last_error: str = "",
+    correlation_id: str = "",
 ) -> int:
     """Persist one delivery and return its id (committed when this returns)."""
     with db.session() as session:
@@ -54,6 +55,7 @@ def record(
             object_key=object_key[:200],
             status=status,
             last_error=last_error,
+            correlation_id=correlation_id[:64],
         )
         session.add(row)
         session.flush()

@@ -1,19 +1,99 @@
-"""Logging set-up shared by the processes: one line per record, level from LOG_LEVEL."""
+"""Logging set-up shared by the processes: one JSON object per line, level from LOG_LEVEL.
+
+Plain ``logging`` loggers (the whole code base, Celery, gunicorn) keep working: their records go through
+structlog's ``ProcessorFormatter``, which adds the log context bound for the current request or task —
+``correlation_id``, and in a worker the task name and id, inbox id and monitor log id — so the HTTP clients'
+request lines carry the id of the webhook or command that caused them without passing it down.
+
+The context lives in ``contextvars`` (per thread and per task), bound with ``bind`` and cleared with
+``clear``. Nothing here logs headers or bodies; ``redact`` is a last line of defence that blanks known
+secret-bearing fields should one end up in ``extra``.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
+import secrets
+from collections.abc import MutableMapping
+from typing import Any
 
-FORMAT = "%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s"
+import structlog
+from structlog.contextvars import bind_contextvars, clear_contextvars, get_contextvars
+
+#: the Celery message header carrying it ("correlation_id" itself is Celery's own, the task id)
+TASK_HEADER = "x_correlation_id"
+#: what an incoming X-Request-ID may be to be reused; anything else is replaced by a drawn id
+CORRELATION_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_SECRET_KEYS = frozenset({"authorization", "x-api-key", "api_key", "apikey", "password", "secret", "token",
+                          "x-lime-signature", "headers"})
+# Keys of stdlib LogRecords that say nothing a reader of the JSON line needs.
+_DROP = ("color_message", "message")  # "message" repeats "event"
+
+
+def new_correlation_id() -> str:
+    return secrets.token_hex(16)
+
+
+def valid_correlation_id(value: str | None) -> str | None:
+    return value if value and CORRELATION_ID.match(value) else None
+
+
+def bind(**values: Any) -> None:
+    bind_contextvars(**{k: v for k, v in values.items() if v not in (None, "")})
+
+
+def clear() -> None:
+    clear_contextvars()
+
+
+def correlation_id() -> str:
+    return str(get_contextvars().get("correlation_id", ""))
+
+
+def redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key in list(event):
+        if key.lower() in _SECRET_KEYS:
+            event[key] = "***"
+    for key in _DROP:
+        event.pop(key, None)
+    return event
+
+
+def _processors() -> list[Any]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.stdlib.ExtraAdder(),
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        redact,
+    ]
 
 
 def configure_logging(level: str = "INFO") -> None:
+    structlog.configure(
+        processors=[*_processors(), structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
     root = logging.getLogger()
     if not any(getattr(h, "_billecta_sync", False) for h in root.handlers):
         handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter(FORMAT))
+        handler.setFormatter(json_formatter())
         handler._billecta_sync = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     root.setLevel(level)
     # Per-request lines from urllib3 add nothing our clients do not log themselves.
     logging.getLogger("urllib3").setLevel(logging.WARNING)
+
+
+def json_formatter() -> logging.Formatter:
+    """The formatter of every handler: stdlib and structlog records alike become one JSON line."""
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=_processors(),
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.format_exc_info,
+                    structlog.processors.JSONRenderer(default=str)],
+    )

@@ -57,11 +57,14 @@ def fail_batch(db: Database, batch_id: int, message: str) -> None:
                                 updated_at=utcnow()))
 
 
-def log_started(db: Database, log_id: int, task_id: str) -> None:
+def log_started(db: Database, log_id: int, task_id: str, correlation_id: str = "") -> None:
+    """Mark a log running; ``correlation_id`` (of the command that started the batch) ties it to the logs."""
+    values: dict[str, object] = {"status": MonitorStatus.RUNNING, "task_id": task_id[:64],
+                                 "attempts": MonitorLog.attempts + 1, "updated_at": utcnow()}
+    if correlation_id:
+        values["correlation_id"] = correlation_id[:64]
     with db.session() as session:
-        session.execute(update(MonitorLog).where(MonitorLog.id == log_id)
-                        .values(status=MonitorStatus.RUNNING, task_id=task_id[:64],
-                                attempts=MonitorLog.attempts + 1, updated_at=utcnow()))
+        session.execute(update(MonitorLog).where(MonitorLog.id == log_id).values(**values))
 
 
 def log_note(db: Database, log_id: int, message: str) -> None:

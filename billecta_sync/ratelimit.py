@@ -19,6 +19,8 @@ import uuid
 from collections import deque
 from typing import Any, Protocol, runtime_checkable
 
+from billecta_sync import metrics
+
 __all__ = ["LocalRateLimiter", "RateLimitTimeout", "RateLimiter", "RedisRateLimiter", "lime_rate_limiter"]
 
 
@@ -69,7 +71,9 @@ class _Blocking:
             if wait > remaining:
                 raise RateLimitTimeout(self.key, timeout_s, wait)
             # A little jitter so that processes woken by the same expiring slot do not all collide.
-            time.sleep(min(remaining, wait + random.uniform(0, min(0.05, wait * 0.1))))
+            pause = min(remaining, wait + random.uniform(0, min(0.05, wait * 0.1)))
+            metrics.rate_limit_wait(self.key, pause)
+            time.sleep(pause)
 
 
 # KEYS[1] = sorted set of grant times; ARGV = limit, period (s), unique member.

@@ -92,6 +92,12 @@ class GatewaySettings:
     command_wait_s: float = 5.0
     host: str = "127.0.0.1"
     port: int = 8000
+    #: signs the operator console's session cookie; ``None`` in development draws one per process
+    session_secret: Secret | None = None
+    #: where the console links to Flower
+    flower_url: str = "http://127.0.0.1:5555"
+    #: the most inbox rows one console replay takes
+    console_replay_cap: int = 1000
 
 
 @dataclass(frozen=True)
@@ -104,6 +110,8 @@ class WorkerSettings:
     visibility_timeout_s: int = 3600
     retention_days: int = 90  # how long finished inbox rows and monitor history are kept
     sweep_interval_s: int = 60  # how often rows that never reached a worker are looked for
+    metrics_port: int = 0  # the worker's Prometheus exporter (0: off)
+    metrics_addr: str = "127.0.0.1"
 
     @property
     def lock_timeout_s(self) -> int:
@@ -293,11 +301,32 @@ class _SettingsInput(BaseSettings):
         "WORKER_SWEEP_INTERVAL_S", "worker.sweep_interval_s",
         "how often the sweeper re-publishes rows that never reached a worker (default 60; rows waiting "
         "twice that long are re-published)", _W.sweep_interval_s, ge=5)
+    worker_metrics_port: int = _setting(
+        "WORKER_METRICS_PORT", "worker.metrics_port",
+        "port of the worker's Prometheus exporter (/metrics; default 0: off); with several worker processes on "
+        "one machine give each its own, and set PROMETHEUS_MULTIPROC_DIR (docs/operations.md, Metrics)",
+        _W.metrics_port, ge=0, le=65535)
+    worker_metrics_addr: str = _setting(
+        "WORKER_METRICS_ADDR", "worker.metrics_addr",
+        "address the worker's exporter listens on (default 127.0.0.1: only local scrapers)", _W.metrics_addr,
+        min_length=1)
     log_level: _LogLevel = _setting("LOG_LEVEL", "log_level", "DEBUG, INFO, WARNING or ERROR (default INFO)", "INFO")
     retention_days: int = _setting(
         "RETENTION_DAYS", "worker.retention_days",
         "days finished inbox rows and monitor batches/logs are kept before the nightly clean-up (default 90)",
         _W.retention_days, ge=1)
+    gateway_session_secret: Secret | None = _setting(
+        "GATEWAY_SESSION_SECRET", "gateway.session_secret",
+        "signs the operator console's session cookie (secret; required in production, at least 32 bytes; in "
+        "development an empty one is drawn per process, so sessions do not survive a restart)", None,
+        validate_default=True)
+    gateway_console_replay_cap: int = _setting(
+        "GATEWAY_CONSOLE_REPLAY_CAP", "gateway.console_replay_cap",
+        "most inbox rows one replay from the operator console takes (default 1000)", _G.console_replay_cap,
+        ge=1, le=10_000)
+    flower_url: str = _setting(
+        "FLOWER_URL", "flower.url", "Flower's address, linked from the operator console (default "
+        "http://127.0.0.1:5555)", _G.flower_url)
     flower_basic_auth: _Logins = _setting(
         "FLOWER_BASIC_AUTH", "flower.basic_auth",
         "Flower's login as user:password, comma-separated for two during a password change; Flower itself "
@@ -342,6 +371,28 @@ class _SettingsInput(BaseSettings):
                 raise _missing()
             production.refuse_development_value(secret.get(), "secret")
         return secret
+
+    @field_validator("gateway_session_secret")
+    @classmethod
+    def _session_secret(cls, value: Secret | None, info: ValidationInfo) -> Secret | None:
+        secret = value if value is not None and value.get() else None
+        if _production(info):
+            if secret is None:
+                raise _missing()
+            production.refuse_development_value(secret.get(), "secret")
+            size = len(secret.get().encode("utf-8"))
+            if size < production.MIN_PRODUCTION_KEY_BYTES:
+                raise ValueError(f"must be at least {production.MIN_PRODUCTION_KEY_BYTES} bytes in production "
+                                 f"(it has {size})")
+        return secret
+
+    @field_validator("flower_url")
+    @classmethod
+    def _flower_url(cls, value: str) -> str:
+        parsed = urlparse(value)
+        if parsed.scheme not in {"http", "https"} or not parsed.netloc:
+            raise ValueError(f"must be an http(s) URL, got {value!r}")
+        return value
 
     @field_validator("gateway_prefix")
     @classmethod
@@ -426,6 +477,9 @@ class _SettingsInput(BaseSettings):
                 api_key_header=self.gateway_api_key_header,
                 max_body_bytes=self.gateway_max_body_bytes,
                 command_wait_s=self.gateway_command_wait_s,
+                session_secret=self.gateway_session_secret,
+                flower_url=self.flower_url,
+                console_replay_cap=self.gateway_console_replay_cap,
             ),
             worker=WorkerSettings(
                 max_retries=self.worker_max_retries,
@@ -435,6 +489,8 @@ class _SettingsInput(BaseSettings):
                 task_soft_time_limit_s=self.worker_task_soft_time_limit_s,
                 task_time_limit_s=self.worker_task_time_limit_s,
                 sweep_interval_s=self.worker_sweep_interval_s,
+                metrics_port=self.worker_metrics_port,
+                metrics_addr=self.worker_metrics_addr,
             ),
             database_url=self.database_url,
             redis_url=self.redis_url,
@@ -460,6 +516,9 @@ _WHY_NEEDED = {
     # Required in production only:
     "LIME_WEBHOOK_SECRET": ": production checks the signature of every Lime webhook with it "
                            "(set BILLECTA_SYNC_ENV=development for a local stack)",
+    "GATEWAY_SESSION_SECRET": ": production signs the operator console's sessions with it, e.g. from "
+                              "python -c 'import secrets; print(secrets.token_urlsafe(32))' "
+                              "(set BILLECTA_SYNC_ENV=development for a local stack)",
     "FLOWER_BASIC_AUTH": ": production runs Flower only behind basic auth, e.g. FLOWER_BASIC_AUTH=ops:<password> "
                          "(set BILLECTA_SYNC_ENV=development for a local stack)",
 }

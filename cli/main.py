@@ -87,6 +87,14 @@ def config_check(offline: bool) -> None:
                + ", ".join(f"{s}: {len(settings.api_keys(s))} key(s)" for s in ("webhook", "commands", "operator")))
     click.echo(f"  database  {_without_password(settings.database_url)}")
     click.echo(f"  redis     {_without_password(settings.redis_url)}")
+    from billecta_sync.reports.definitions import DEFINITIONS, check_definitions
+
+    report_problems = check_definitions()
+    if report_problems:
+        for problem in report_problems:
+            click.echo(f"  ✗ {problem}", err=True)
+        raise click.ClickException(f"{len(report_problems)} problem(s) in the report definitions")
+    click.echo(f"  reports   {len(DEFINITIONS)} report creator definitions: {', '.join(sorted(DEFINITIONS))}")
     if offline:
         return
     from billecta_sync.lime import LimeClient

@@ -104,10 +104,11 @@ class Ports:
     billecta: int = 8100
     lime: int = 8200
     flower: int = 5555
+    worker_metrics: int = 9808
 
     @classmethod
     def free(cls) -> Ports:
-        return cls(free_port(), free_port(), free_port(), free_port())
+        return cls(free_port(), free_port(), free_port(), free_port(), free_port())
 
 
 @dataclass
@@ -192,6 +193,10 @@ class Stack:
             "GATEWAY_API_KEYS_WEBHOOK": c.webhook_key,
             "GATEWAY_API_KEYS_COMMANDS": c.commands_key,
             "GATEWAY_API_KEYS_OPERATOR": c.operator_key,
+            # A fixed one, so a console login survives a gateway restart (every gunicorn worker must share it).
+            "GATEWAY_SESSION_SECRET": "dev-console-session-secret",
+            "FLOWER_URL": self.flower_url,
+            "WORKER_METRICS_PORT": str(c.ports.worker_metrics),
             "DATABASE_URL": self.database_url,
             "REDIS_URL": self.redis_url or c.redis_url,
             "PYTHONUNBUFFERED": "1",
@@ -253,8 +258,17 @@ class Stack:
         log_dir.mkdir(parents=True, exist_ok=True)
         log_path = log_dir / f"{name}.log"
         self.logs[name] = log_path
+        env = self.env()
+        if name in ("gateway", "worker"):
+            # gunicorn's and Celery's pool processes each count on their own: prometheus_client adds them up
+            # from files in this directory, one per service, emptied at start (old processes' files would be
+            # counted again).
+            metrics_dir = self.config.var_dir / "metrics" / name
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+            metrics_dir.mkdir(parents=True)
+            env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir.resolve())
         handle = open(log_path, "ab")  # noqa: SIM115 - the child owns it for its lifetime
-        process = subprocess.Popen(self.commands()[name], env=self.env(), stdout=handle, stderr=subprocess.STDOUT,
+        process = subprocess.Popen(self.commands()[name], env=env, stdout=handle, stderr=subprocess.STDOUT,
                                    cwd=str(Path(__file__).resolve().parent.parent), start_new_session=True)
         handle.close()
         self.processes[name] = process
@@ -331,6 +345,9 @@ class Stack:
             ("gateway", f"{self.gateway_url}  (OpenAPI: {self.gateway_url}/openapi.json)"),
             ("webhooks", f"{self.gateway_url}{c.prefix}/billecta-webhook-receiver  (X-API-Key: {c.webhook_key})"),
             ("commands", f"{self.gateway_url}{c.prefix}/task/...  (X-API-Key: {c.commands_key})"),
+            ("console", f"{self.gateway_url}{c.prefix}/console/  (sign in with {c.operator_key})"),
+            ("metrics", f"{self.gateway_url}/metrics (Bearer {c.operator_key}), worker: "
+                        f"http://127.0.0.1:{c.ports.worker_metrics}/metrics"),
             ("billecta", f"{self.billecta_url}/  (Authorization: {c.billecta_auth})"),
             ("lime", f"{self.lime_url}  (X-API-Key: {c.lime_key})"),
             *([("flower", self.flower_url)] if "flower" in c.services else []),

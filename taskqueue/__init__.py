@@ -8,6 +8,7 @@ catalogue, so a new job needs no change here.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import redis
@@ -16,12 +17,13 @@ from celery.exceptions import TimeoutError as CeleryTimeoutError
 from kombu import Queue
 from kombu.exceptions import OperationalError as KombuOperationalError
 
-from billecta_sync import catalogue
+from billecta_sync import catalogue, logs
 from billecta_sync.queueing import TaskFailed
 from billecta_sync.settings import Settings, get_settings
 
 log = logging.getLogger("billecta_sync.taskqueue")
 
+PUBLISHED_AT_HEADER = "x_published_at"
 # A webhook answer must not hang on a dead broker: Billecta waits on us and retries anyway.
 PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 
@@ -83,9 +85,17 @@ class CeleryTaskQueue:
                 **options: Any) -> str:
         # Without want_result nobody reads the result, so do not subscribe to its channel; with it the
         # subscription happens before the message is sent, so a fast answer cannot be missed.
+        # The correlation id of the request or task publishing this one travels in the message headers
+        # (``headers`` adds more), so the worker's log lines can be followed back to the webhook or command.
+        headers = dict(options.get("headers") or {})
+        if logs.TASK_HEADER not in headers and (current := logs.correlation_id()):
+            headers[logs.TASK_HEADER] = current
+        # When it was queued, so the operator console can show how long the oldest message of a queue waits.
+        headers.setdefault(PUBLISHED_AT_HEADER, round(time.time(), 3))
         result = self.celery.send_task(
             task_name, args=list(args), kwargs=options.get("kwargs") or {}, queue=queue,
             ignore_result=not want_result, retry=True, retry_policy=PUBLISH_RETRY_POLICY,
+            headers=headers,
         )
         return str(result.id)
 

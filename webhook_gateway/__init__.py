@@ -6,6 +6,8 @@ and/or a task published by name, and the workers do the work.
 
 from __future__ import annotations
 
+import secrets
+from datetime import timedelta
 from typing import Any
 
 from celery import Celery
@@ -44,6 +46,7 @@ def create_app(
     # Werkzeug refuses larger bodies as they are read, for every route (the routes check as well).
     app.config["MAX_CONTENT_LENGTH"] = settings.gateway.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the documented field order
+    _configure_sessions(app, settings)
     app.extensions[EXTENSION_KEY] = Gateway(
         settings=settings,
         db=db or Database(settings.database_url),
@@ -59,3 +62,20 @@ def create_app(
     routes.register(app, settings)
     build_openapi(app, settings)  # fails now, not on first request, if a route lacks its description
     return app
+
+
+def _configure_sessions(app: Flask, settings: Settings) -> None:
+    """The operator console's signed session cookie (the JSON API never sets one)."""
+    secret = settings.gateway.session_secret
+    # Production refuses to start without one (settings); in development a drawn secret only means that
+    # console sessions end with the process.
+    app.secret_key = secret.get() if secret is not None else secrets.token_urlsafe(32)
+    app.config.update(
+        SESSION_COOKIE_NAME="billecta_console",
+        SESSION_COOKIE_PATH=f"{settings.gateway.prefix}/console",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        # Secure off in development only, so the console works over the local http:// stack.
+        SESSION_COOKIE_SECURE=settings.production,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
+    )

@@ -1,47 +1,100 @@
-"""One log line per request, tagged with a request id that is echoed back to the caller.
+"""One log line per request, one correlation id per request, and the gateway's request counters.
 
-Only method, path, status, duration and the id are logged: bodies and headers may hold keys or
-personal data.
+The correlation id is the caller's ``X-Request-ID`` when it is short and plain (≤ 64 characters of
+``[A-Za-z0-9._-]``, so it cannot inject text into log lines), else one drawn here. It is answered in the
+response header, bound into the log context (every line of this request carries it), stored on the inbox
+row and sent along in the headers of every task this request publishes, so the worker's lines and its
+Billecta and Lime request lines carry it too.
+
+Only method, path, status, duration and the id are logged: bodies and headers may hold keys or personal
+data.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import time
-import uuid
 
 from flask import Flask, Response, g, request
 
+from billecta_sync import logs, metrics
+
 log = logging.getLogger("webhook_gateway.access")
 
-REQUEST_ID_HEADER = "X-Request-Id"
-# A caller's id is reused only if it is short and plain, so it cannot inject text into log lines.
-_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+REQUEST_ID_HEADER = "X-Request-ID"
+#: blueprint -> inbound source, for the webhook counter
+WEBHOOK_BLUEPRINTS = {"billecta_webhooks": "billecta", "lime_webhooks": "lime"}
+_AUTH_REASONS = {"missing_api_key", "invalid_api_key", "wrong_scope"}
 
 
 def request_id() -> str:
     return str(getattr(g, "request_id", ""))
 
 
+correlation_id = request_id
+
+
 def _start() -> None:
-    incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    g.request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
+    logs.clear()  # a thread serves many requests: nothing of the last one may leak into this one
+    g.request_id = logs.valid_correlation_id(request.headers.get(REQUEST_ID_HEADER)) or logs.new_correlation_id()
     g.request_started = time.perf_counter()
+    logs.bind(correlation_id=g.request_id)
+
+
+def _json_field(response: Response, name: str) -> str:
+    if not response.is_json:
+        return ""
+    body = response.get_json(silent=True)
+    value = body.get(name) if isinstance(body, dict) else None
+    return value if isinstance(value, str) else ""
+
+
+def _count(response: Response) -> None:
+    status = response.status_code
+    if status in (401, 403):
+        reason = _json_field(response, "reason")
+        if reason in _AUTH_REASONS:
+            view = request.url_rule and request.url_rule.endpoint
+            scopes = getattr(g, "_scopes", None) or _scopes_of(view)
+            metrics.AUTH_FAILURES.labels(scope=scopes, reason=reason).inc()
+    blueprint = request.blueprint or ""
+    if blueprint in WEBHOOK_BLUEPRINTS:
+        # queued | received | ignored on success (the body says which), else the HTTP status.
+        outcome = _json_field(response, "status") if 200 <= status < 300 else ""
+        metrics.WEBHOOKS_RECEIVED.labels(source=WEBHOOK_BLUEPRINTS[blueprint], outcome=outcome or str(status)).inc()
+    elif blueprint == "commands" and request.url_rule is not None:
+        # The endpoint names the command (one view per route of commands.py); ids never become labels.
+        metrics.COMMANDS.labels(job=request.url_rule.endpoint.partition(".")[2], status=str(status)).inc()
+
+
+def _scopes_of(endpoint: str | None) -> str:
+    from flask import current_app
+
+    view = current_app.view_functions.get(endpoint or "")
+    return "|".join(getattr(view, "required_scopes", ())) or "none"
 
 
 def _finish(response: Response) -> Response:
     started = getattr(g, "request_started", None)
     elapsed_ms = (time.perf_counter() - started) * 1000 if started is not None else 0.0
     response.headers[REQUEST_ID_HEADER] = request_id()
+    try:
+        _count(response)
+    except Exception:  # a counter must never break an answer
+        log.exception("could not count the request")
     log.info(
         "%s %s %s %.1fms rid=%s", request.method, request.path, response.status_code, elapsed_ms, request_id(),
-        extra={"request_id": request_id(), "method": request.method, "path": request.path,
-               "status": response.status_code, "duration_ms": round(elapsed_ms, 1)},
+        extra={"method": request.method, "path": request.path, "status": response.status_code,
+               "duration_ms": round(elapsed_ms, 1)},
     )
     return response
+
+
+def _teardown(_exc: BaseException | None) -> None:
+    logs.clear()
 
 
 def install(app: Flask) -> None:
     app.before_request(_start)
     app.after_request(_finish)
+    app.teardown_request(_teardown)

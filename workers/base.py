@@ -6,6 +6,7 @@ Tasks stay thin: they take ids, call a use-case and leave every cross-cutting co
 from __future__ import annotations
 
 import logging
+import time
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -13,9 +14,9 @@ from typing import Any
 from celery import Task
 from celery.exceptions import Retry
 
-from billecta_sync import monitor
+from billecta_sync import logs, metrics, monitor
 from billecta_sync.container import Services, get_services
-from billecta_sync.db import DeadLetter, MonitorStatus
+from billecta_sync.db import DeadLetter, MonitorStatus, WebhookInbox
 from billecta_sync.errors import PermanentError
 from billecta_sync.retry import backoff_s, is_retryable
 from taskqueue import CeleryTaskQueue
@@ -52,15 +53,46 @@ class SyncTask(Task):
                      inbox_id: int | None = None, **kwargs: Any) -> Any:
         """Run ``fn(services, *args, **kwargs)`` under the retry policy; report to the monitor log."""
         services = self.services
-        context = {"task": self.name, "task_id": self.request.id, "task_args": list(args),
-                   "attempt": self.request.retries + 1}
+        context = {"task_args": list(args), "attempt": self.request.retries + 1}
+        # Everything this task logs — its own lines and the Billecta and Lime clients' request lines —
+        # carries the correlation id of the webhook or command behind it, and which task it is.
+        logs.clear()
+        logs.bind(correlation_id=self.correlation_id(services, inbox_id), task=self.name, task_id=self.request.id,
+                  inbox_id=inbox_id, monitor_log_id=monitor_log_id)
+        started = time.perf_counter()
+        try:
+            return self._run_use_case(services, fn, args, kwargs, context, monitor_log_id, on_final_failure,
+                                      inbox_id)
+        finally:
+            metrics.TASK_DURATION.labels(job=self.name).observe(time.perf_counter() - started)
+            logs.clear()
+
+    def correlation_id(self, services: Services, inbox_id: int | None) -> str:
+        """The id the publisher sent in the task headers, else the inbox row's (rows published by the sweeper)."""
+        # Not ``request.correlation_id``: Celery sets that to the task id.
+        sent = getattr(self.request, logs.TASK_HEADER, None) or (self.request.headers or {}).get(logs.TASK_HEADER)
+        if isinstance(sent, str) and logs.valid_correlation_id(sent):
+            return sent
+        if inbox_id is not None:
+            try:
+                with services.db.session() as session:
+                    row = session.get(WebhookInbox, inbox_id)
+                    return row.correlation_id if row is not None else ""
+            except Exception:  # the log context is a help, never a reason to fail the task
+                return ""
+        return ""
+
+    def _run_use_case(self, services: Services, fn: Callable[..., Any], args: tuple[Any, ...],
+                      kwargs: dict[str, Any], context: dict[str, Any], monitor_log_id: int | None,
+                      on_final_failure: Callable[[BaseException], None] | None, inbox_id: int | None) -> Any:
         if monitor_log_id is not None:
-            monitor.log_started(services.db, monitor_log_id, self.request.id or "")
+            monitor.log_started(services.db, monitor_log_id, self.request.id or "", logs.correlation_id())
         try:
             result = fn(services, *args, **kwargs)
         except Retry:
             raise
         except PermanentError as exc:
+            metrics.TASKS.labels(job=self.name, outcome="permanent_error").inc()
             log.warning("permanent failure: %s", exc, extra=context)
             if monitor_log_id is not None:
                 monitor.log_finished(services.db, monitor_log_id, MonitorStatus.ERROR, str(exc))
@@ -72,6 +104,8 @@ class SyncTask(Task):
                 delay = backoff_s(self.request.retries, services.settings.worker.retry_backoff_max_s, exc)
                 log.info("attempt %s failed (%s); retrying in %.1f s", context["attempt"], exc, delay,
                          extra=context)
+                metrics.TASKS.labels(job=self.name, outcome="retry").inc()
+                metrics.TASK_RETRIES.labels(job=self.name).inc()
                 if monitor_log_id is not None:
                     monitor.log_note(services.db, monitor_log_id,
                                      f"Attempt {context['attempt']} failed, retrying: {exc}")
@@ -87,11 +121,14 @@ class SyncTask(Task):
                 monitor.settle_batch_of_log(services.db, monitor_log_id)
             self.dead_letter(exc, args=list(args), kwargs={**kwargs, "monitor_log_id": monitor_log_id},
                              inbox_id=inbox_id)
+            metrics.TASKS.labels(job=self.name, outcome="dead").inc()
+            metrics.DEAD_LETTERS.labels(job=self.name).inc()
             raise
         if monitor_log_id is not None:
             message = result if isinstance(result, str) else ""
             monitor.log_finished(services.db, monitor_log_id, MonitorStatus.OK, message)
             monitor.settle_batch_of_log(services.db, monitor_log_id)
+        metrics.TASKS.labels(job=self.name, outcome="ok").inc()
         return result
 
     def dead_letter(self, exc: BaseException, *, args: list[Any], kwargs: dict[str, Any],

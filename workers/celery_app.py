@@ -24,6 +24,25 @@ def _setup_logging(**_kwargs: Any) -> None:
     configure_logging(get_settings().log_level)
 
 
+@signals.worker_init.connect
+def _start_metrics(**_kwargs: Any) -> None:
+    # In the worker's main process, once: its exporter serves the values of all its pool processes when
+    # PROMETHEUS_MULTIPROC_DIR is set (devstack sets it; see docs/operations.md, Metrics).
+    from billecta_sync.metrics import start_worker_exporter
+
+    settings = get_settings()
+    start_worker_exporter(settings.worker.metrics_port, settings.worker.metrics_addr)
+
+
+@signals.worker_process_shutdown.connect
+def _forget_process(pid: int | None = None, **_kwargs: Any) -> None:
+    import os
+
+    from billecta_sync.metrics import mark_process_dead
+
+    mark_process_dead(pid or os.getpid())
+
+
 def make_worker_app(settings: Settings | None = None) -> Celery:
     from beat_schedule import beat_schedule
 

@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 
 import requests
 
+from billecta_sync import metrics
 from billecta_sync.billecta.errors import (
     BillectaApiConnectionError,
     BillectaApiNotFoundException,
@@ -178,12 +179,14 @@ class BillectaClient:
         except (requests.ConnectionError, requests.Timeout) as exc:
             elapsed = (time.monotonic() - started) * 1000
             log.debug("billecta %s %s -> %s (%.0f ms)", route.method, loggable, type(exc).__name__, elapsed)
+            metrics.outbound("billecta", route.name, type(exc).__name__)
             kind = "timed out" if isinstance(exc, requests.Timeout) else "could not connect"
             raise BillectaApiConnectionError(f"Billecta {route.name} {kind}: {exc}", route=route.name) from exc
         except requests.RequestException as exc:
             raise BillectaApiRequestException(f"Billecta {route.name} failed: {exc}", route=route.name) from exc
         elapsed = (time.monotonic() - started) * 1000
         log.debug("billecta %s %s -> %s (%.0f ms)", route.method, loggable, resp.status_code, elapsed)
+        metrics.outbound("billecta", route.name, resp.status_code)
         if not 200 <= resp.status_code < 300:
             raise error_from_response(resp, route.name)
         if raw:

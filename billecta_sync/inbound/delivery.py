@@ -67,7 +67,8 @@ class Accepted:
 
 
 def accept(db: Database, queue: TaskQueue, source: str, headers: Mapping[str, str], raw: bytes,
-           remote_addr: str, *, event_type: str, object_key: str, ignore_reason: str = "") -> Accepted:
+           remote_addr: str, *, event_type: str, object_key: str, ignore_reason: str = "",
+           correlation_id: str = "") -> Accepted:
     """Store one delivery and queue it; ``ignore_reason`` stores it as ignored instead.
 
     Raises the database's error when the row could not be stored: nothing was acknowledged then, and the
@@ -77,7 +78,7 @@ def accept(db: Database, queue: TaskQueue, source: str, headers: Mapping[str, st
     # back to received, and even a crash in between is safe: the sweeper re-publishes old queued rows.
     inbox_id = inbox.record(db, source, headers, raw, remote_addr, event_type=event_type, object_key=object_key,
                             status=InboxStatus.IGNORED if ignore_reason else InboxStatus.QUEUED,
-                            last_error=ignore_reason)
+                            last_error=ignore_reason, correlation_id=correlation_id)
     if ignore_reason:
         return Accepted(InboxStatus.IGNORED, inbox_id)
     published = republish(db, queue, {inbox_id: source}, already_queued=True)

@@ -15,6 +15,7 @@ from urllib.parse import quote, urlencode, urljoin
 
 import requests
 
+from billecta_sync import metrics
 from billecta_sync.httpretry import retrying
 from billecta_sync.lime.errors import (
     LimeApiError,
@@ -154,12 +155,14 @@ class LimeClient:
         except (requests.ConnectionError, requests.Timeout) as exc:
             log.debug("lime %s %s -> %s (%.0f ms)", method, loggable, type(exc).__name__,
                       (time.monotonic() - started) * 1000)
+            metrics.outbound("lime", operation, type(exc).__name__)
             kind = "timed out" if isinstance(exc, requests.Timeout) else "could not connect"
             raise LimeConnectionError(f"Lime {operation} {kind}: {exc}") from exc
         except requests.RequestException as exc:
             raise LimeApiError(f"Lime {operation} failed: {exc}") from exc
         log.debug("lime %s %s -> %s (%.0f ms)", method, loggable, resp.status_code,
                   (time.monotonic() - started) * 1000)
+        metrics.outbound("lime", operation, resp.status_code)
         if not 200 <= resp.status_code < 300:
             raise error_from_response(resp, f"Lime {operation}")
         return resp

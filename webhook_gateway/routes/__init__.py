@@ -16,3 +16,6 @@ def register(app: Flask, settings: Settings) -> None:
     app.register_blueprint(commands.bp, url_prefix=prefix)
     app.register_blueprint(operator.bp, url_prefix=prefix)
     app.register_blueprint(lime_webhooks.bp, url_prefix=prefix)
+    from webhook_gateway.console import bp as console
+
+    app.register_blueprint(console, url_prefix=prefix)

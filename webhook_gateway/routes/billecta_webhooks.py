@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from billecta_sync import inbox
 from billecta_sync.inbound import delivery
 from billecta_sync.inbound.billecta_events import InvalidWebhook, missing_ids, parse_billecta_event
+from webhook_gateway import requestlog
 from webhook_gateway.auth import require_scope
 from webhook_gateway.body import parse_json_object, read_body
 from webhook_gateway.context import gateway
@@ -62,7 +63,8 @@ def receive_billecta_webhook() -> tuple[Response, int]:
     try:
         accepted = delivery.accept(gw.db, gw.publisher, SOURCE, headers, raw, request.remote_addr or "",
                                    event_type=event.type, object_key=event.object_key,
-                                   ignore_reason="" if event.supported else f"unsupported event type {event.type}")
+                                   ignore_reason="" if event.supported else f"unsupported event type {event.type}",
+                                   correlation_id=requestlog.correlation_id())
     except SQLAlchemyError as exc:
         log.warning("could not store a %s webhook (%s); answering 503 so Billecta retries",
                     event.type, type(exc).__name__)

@@ -1,11 +1,16 @@
-"""Liveness, readiness and the OpenAPI document (no key needed: they reveal no data)."""
+"""Liveness, readiness and the OpenAPI document (no key needed: they reveal no data); metrics (operator key)."""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify
+from sqlalchemy import func, select
 
+from billecta_sync import inbox, metrics
+from billecta_sync.db import InboxStatus, MonitorBatch, MonitorStatus, WebhookInbox, utcnow
+from webhook_gateway.auth import require_scope
 from webhook_gateway.context import gateway
 from webhook_gateway.openapi import Doc, build_openapi, documented
 
@@ -58,3 +63,26 @@ def readyz() -> tuple[Response, int]:
 def openapi_json() -> Response:
     return jsonify(build_openapi(current_app, gateway().settings))
 
+
+
+def _scrape_time_values() -> dict[str, Any]:
+    gw = gateway()
+    backlog = {status: 0 for status in InboxStatus.ALL}
+    backlog.update(inbox.counts_by_status(gw.db))
+    with gw.db.session() as session:
+        oldest = session.scalar(select(func.min(WebhookInbox.received_at))
+                                .where(WebhookInbox.status.in_(InboxStatus.OPEN)))
+        running = session.scalar(select(func.count()).select_from(MonitorBatch)
+                                 .where(MonitorBatch.status == MonitorStatus.RUNNING))
+    age = (utcnow() - oldest).total_seconds() if oldest else 0.0
+    return {"backlog": backlog, "oldest_open_age_s": max(0.0, age), "running_batches": int(running or 0)}
+
+
+@bp.get("/metrics")
+@documented(Doc("Prometheus metrics (text format; operator key)", "health", internal=True))
+@require_scope("operator")
+def metrics_endpoint() -> Response:
+    # Operator scope: the counts say how busy and how broken the service is, which is not for everyone;
+    # Prometheus sends the key as a bearer token (authorization: credentials_file).
+    body, content_type = metrics.render([metrics.ScrapeTimeGauges(_scrape_time_values)])
+    return Response(body, mimetype=content_type.split(";")[0], content_type=content_type)

@@ -23,6 +23,7 @@ from billecta_sync.inbound.lime_events import (
     signature_ok,
 )
 from billecta_sync.mappings import FieldMappings
+from webhook_gateway import requestlog
 from webhook_gateway.body import parse_json_object, read_body
 from webhook_gateway.context import gateway
 from webhook_gateway.errors import ApiError
@@ -72,7 +73,8 @@ def receive_lime_webhook() -> tuple[Response, int]:
     try:
         accepted = delivery.accept(gw.db, gw.publisher, SOURCE, headers, raw, request.remote_addr or "",
                                    event_type=event.event, object_key=event.object_key,
-                                   ignore_reason="" if relevant else f"{event.event} is not synced to Billecta")
+                                   ignore_reason="" if relevant else f"{event.event} is not synced to Billecta",
+                                   correlation_id=requestlog.correlation_id())
     except SQLAlchemyError as exc:
         log.warning("could not store a Lime webhook (%s); answering 503 so Lime retries", type(exc).__name__)
         raise ApiError(503, "the delivery could not be stored; retry later", error="unavailable") from None

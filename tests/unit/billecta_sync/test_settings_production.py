@@ -48,6 +48,7 @@ def production_env(**overrides: str) -> dict[str, str]:
         "GATEWAY_API_KEYS_COMMANDS": COMMANDS_KEY,
         "GATEWAY_API_KEYS_OPERATOR": OPERATOR_KEY,
         "FLOWER_BASIC_AUTH": FLOWER_LOGIN,
+        "GATEWAY_SESSION_SECRET": secrets.token_urlsafe(32),
         "DATABASE_URL": "postgresql+psycopg://billecta:" + secrets.token_hex(16) + "@db:5432/billecta_sync",
     }
     env.update(overrides)
