@@ -11,6 +11,7 @@ them, so they cannot leak into logs by accident.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -98,6 +99,10 @@ class GatewaySettings:
     flower_url: str = "http://127.0.0.1:5555"
     #: the most inbox rows one console replay takes
     console_replay_cap: int = 1000
+    #: networks Billecta's webhooks may come from (empty: any); checked against the peer address
+    billecta_allowed_networks: tuple[str, ...] = ()
+    #: the longest the gateway waits on the database for one request before answering 503
+    db_timeout_s: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -191,6 +196,7 @@ def _logins(value: Any) -> Any:
 
 _Secrets = Annotated[tuple[Secret, ...], NoDecode, BeforeValidator(_list)]
 _Logins = Annotated[tuple[Secret, ...], NoDecode, BeforeValidator(_logins)]
+_Strings = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_list)]
 _LogLevel = Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"],
                       BeforeValidator(lambda v: v.strip().upper() if isinstance(v, str) else v)]
 _Environment = Annotated[Literal["production", "development"],
@@ -324,6 +330,15 @@ class _SettingsInput(BaseSettings):
         "GATEWAY_CONSOLE_REPLAY_CAP", "gateway.console_replay_cap",
         "most inbox rows one replay from the operator console takes (default 1000)", _G.console_replay_cap,
         ge=1, le=10_000)
+    gateway_billecta_allowed_networks: _Strings = _setting(
+        "GATEWAY_BILLECTA_ALLOWED_NETWORKS", "gateway.billecta_allowed_networks",
+        "comma-separated networks (CIDR) Billecta's webhooks may come from; others get 403 and nothing is "
+        "stored (default: any). Checked against the peer address: behind a proxy, allow the proxy", (),
+        validate_default=True)
+    gateway_db_timeout_s: float = _setting(
+        "GATEWAY_DB_TIMEOUT_S", "gateway.db_timeout_s",
+        "longest the gateway waits on the database per request before answering 503, so a sender retries "
+        "instead of waiting on a hung worker (default 5)", _G.db_timeout_s, gt=0, le=60)
     flower_url: str = _setting(
         "FLOWER_URL", "flower.url", "Flower's address, linked from the operator console (default "
         "http://127.0.0.1:5555)", _G.flower_url)
@@ -413,6 +428,16 @@ class _SettingsInput(BaseSettings):
             production.check_api_keys(keys)
         return value
 
+    @field_validator("gateway_billecta_allowed_networks")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f": {network!r} is not a network such as 192.0.2.0/24 or 2001:db8::/32") from None
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _database(cls, value: str, info: ValidationInfo) -> str:
@@ -480,6 +505,8 @@ class _SettingsInput(BaseSettings):
                 session_secret=self.gateway_session_secret,
                 flower_url=self.flower_url,
                 console_replay_cap=self.gateway_console_replay_cap,
+                billecta_allowed_networks=self.gateway_billecta_allowed_networks,
+                db_timeout_s=self.gateway_db_timeout_s,
             ),
             worker=WorkerSettings(
                 max_retries=self.worker_max_retries,

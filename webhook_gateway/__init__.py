@@ -49,7 +49,7 @@ def create_app(
     _configure_sessions(app, settings)
     app.extensions[EXTENSION_KEY] = Gateway(
         settings=settings,
-        db=db or Database(settings.database_url),
+        db=db or Database(settings.database_url, timeout_s=settings.gateway.db_timeout_s),
         publisher=publisher,
         redis_client=redis_client,
     )

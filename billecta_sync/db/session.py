@@ -14,35 +14,47 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    # WAL lets the gateway write while workers read; busy_timeout makes writers queue up instead of
-    # failing at once when several processes share the file.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
+DEFAULT_TIMEOUT_S = 30.0
 
 
-def make_engine(url: str) -> Engine:
+def _sqlite_pragmas(timeout_s: float) -> Any:
+    def apply(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        # WAL lets the gateway write while workers read; busy_timeout makes writers queue up instead of
+        # failing at once when several processes share the file.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    return apply
+
+
+def make_engine(url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> Engine:
+    """``timeout_s`` bounds how long one statement waits (a lock, a slow server): the gateway uses a short
+    one so a webhook answers 503 (and is delivered again) instead of holding its sender."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-        event.listen(engine, "connect", _sqlite_pragmas)
+        engine = create_engine(url, connect_args={"timeout": timeout_s, "check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas(timeout_s))
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    ms = int(timeout_s * 1000)
+    connect_args = {"connect_timeout": max(1, int(timeout_s)),
+                    "options": f"-c statement_timeout={ms} -c lock_timeout={ms}"}
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, pool_timeout=timeout_s,
+                         connect_args=connect_args)
 
 
 class Database:
     """One engine and session factory per process."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, timeout_s)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @property

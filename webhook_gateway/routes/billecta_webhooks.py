@@ -7,6 +7,7 @@ failed database write answers 503, which makes Billecta deliver again.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 
 from flask import Blueprint, Response, jsonify, request
@@ -36,10 +37,22 @@ _DOC = Doc(
     responses={
         200: ("stored: queued, received (queued later) or ignored (unsupported event)", ref("WebhookAccepted")),
         400: ("not JSON, not an object, no event type, or a supported event without its ids", ref("Error")),
+        403: ("a key of another scope, or a source address outside GATEWAY_BILLECTA_ALLOWED_NETWORKS",
+              ref("Error")),
         413: ("body too large", ref("Error")),
         503: ("the delivery could not be stored; deliver again", ref("Error")),
     },
 )
+
+
+def _allowed_source(networks: tuple[str, ...], address: str | None) -> bool:
+    if not networks:
+        return True
+    try:
+        peer = ipaddress.ip_address(address or "")
+    except ValueError:
+        return False
+    return any(peer in ipaddress.ip_network(network, strict=False) for network in networks)
 
 
 @bp.post("/billecta-webhook-receiver")
@@ -47,6 +60,11 @@ _DOC = Doc(
 @require_scope("webhook")
 def receive_billecta_webhook() -> tuple[Response, int]:
     gw = gateway()
+    if not _allowed_source(gw.settings.gateway.billecta_allowed_networks, request.remote_addr):
+        # The address, never the key: refused before the body is read, nothing stored.
+        log.warning("refused a Billecta webhook from %s: not in GATEWAY_BILLECTA_ALLOWED_NETWORKS", request.remote_addr)
+        raise ApiError(403, "this source address may not deliver Billecta webhooks", error="forbidden",
+                       reason="source_not_allowed")
     raw = read_body(gw.settings.gateway.max_body_bytes)
     payload = parse_json_object(raw)
     try:

@@ -15,10 +15,11 @@ from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 
 from billecta_sync import inbox
-from billecta_sync.db import DeadLetter, InboxStatus, WebhookInbox
+from billecta_sync.db import DeadLetter, InboxStatus, ReplayAudit, WebhookInbox
 from billecta_sync.inbound import delivery
-from webhook_gateway.auth import require_scope
+from webhook_gateway.auth import presented_key, require_scope
 from webhook_gateway.body import json_object_body
+from webhook_gateway.console.security import fingerprint
 from webhook_gateway.context import gateway
 from webhook_gateway.errors import ApiError
 from webhook_gateway.limits import MAX_REPLAY_IDS, MAX_ROW_ID
@@ -180,8 +181,14 @@ def replay_inbox() -> Response:
     gw = gateway()
     selection = _replay_selection(json_object_body(gw.settings.gateway.max_body_bytes))
     result = delivery.replay(gw.db, gw.publisher, delivery.select_for_replay(gw.db, **selection))
-    log.info("replayed %s inbox rows (%s skipped, %s not published)", len(result.replayed), len(result.skipped),
-             len(result.unpublished))
+    # Who replayed what, as the console records it (the key's fingerprint, never the key).
+    actor = f"operator key sha256:{fingerprint(presented_key() or '')}"
+    with gw.db.session() as session:
+        session.add(ReplayAudit(actor=actor, selection={k: str(v) if isinstance(v, datetime) else v
+                                                        for k, v in selection.items()},
+                                replayed=len(result.replayed), inbox_ids=result.replayed))
+    log.info("replayed %s inbox rows (%s skipped, %s not published) for %s", len(result.replayed),
+             len(result.skipped), len(result.unpublished), actor)
     return jsonify(replayed=len(result.replayed), ids=result.replayed, skipped=result.skipped,
                    unpublished=result.unpublished)
 

@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
 from billecta_sync import catalogue, inbox
-from billecta_sync.db import Database, DeadLetter, InboxStatus, WebhookInbox, utcnow
+from billecta_sync.db import Database, DeadLetter, InboxStatus, ReplayAudit, WebhookInbox, utcnow
 
 PREFIX = "/limepkg-billecta-integration/operator"
 OPERATOR = {"X-API-Key": "dev-operator-key"}
@@ -93,6 +93,10 @@ def test_replay_dead_rows_resets_and_publishes_them(client: FlaskClient, db: Dat
     assert status_of(db, done) == InboxStatus.PROCESSED
     with db.session() as session:
         assert session.scalar(select(DeadLetter.replayed_at).where(DeadLetter.inbox_id == dead1)) is not None
+        # The replay is on record: who (the key's fingerprint, never the key), what and how many.
+        audit = session.scalars(select(ReplayAudit)).one()
+        assert (audit.replayed, audit.inbox_ids, audit.selection["status"]) == (2, [dead1, dead2], "dead")
+        assert audit.actor.startswith("operator key sha256:") and OPERATOR["X-API-Key"] not in audit.actor
 
 
 def test_replay_by_ids_skips_rows_being_processed_and_sends_each_source_to_its_task(
