@@ -340,6 +340,8 @@ class Stack:
         return str(self.config.var_dir / "logs")
 
     def summary(self) -> str:
+        from billecta_sync.settings_production import DEVELOPMENT_FLOWER_BASIC_AUTH
+
         c = self.config
         rows = [
             ("gateway", f"{self.gateway_url}  (OpenAPI: {self.gateway_url}/openapi.json)"),
@@ -350,7 +352,8 @@ class Stack:
                         f"http://127.0.0.1:{c.ports.worker_metrics}/metrics"),
             ("billecta", f"{self.billecta_url}/  (Authorization: {c.billecta_auth})"),
             ("lime", f"{self.lime_url}  (X-API-Key: {c.lime_key})"),
-            *([("flower", self.flower_url)] if "flower" in c.services else []),
+            *([("flower", f"{self.flower_url}  (login {DEVELOPMENT_FLOWER_BASIC_AUTH})")]
+              if "flower" in c.services else []),
             ("redis", self.redis_url),
             ("database", self.database_url),
             ("logs", str(c.var_dir / "logs")),
