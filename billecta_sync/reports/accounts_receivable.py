@@ -79,7 +79,8 @@ def account_receivables_report(services: Services, idcreditor: int, report_date:
     at = parse_date(report_date, "date")
     who = creditor(services, idcreditor)
     report = build(services, who, at, exclude_outside_period=bool(exclude_invoices_with_period_outside_date),
-                   is_period_specific=bool(is_period_specific), progress=progress_logger("accounts receivable"))
+                   is_period_specific=bool(is_period_specific),
+                   progress=progress_logger("accounts receivable", services, who.id))
     params = (f"date {at.isoformat()}, exclude outside period {bool(exclude_invoices_with_period_outside_date)}, "
               f"period specific {bool(is_period_specific)}, {fmt}")
     return store.store(services, report, fmt, who.id, params)

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from billecta_sync import monitor
 from billecta_sync.container import Services
+from billecta_sync.db import MonitorStatus
 from billecta_sync.errors import InvalidRequest, ObjectNotFound
 from billecta_sync.lime_repo import LimeRepo
 from billecta_sync.reports.model import FILE_FORMATS, Progress
@@ -66,11 +68,31 @@ def creditor(services: Services, creditor_id: int, field: str = "idcreditor") ->
     return Creditor(int(creditor_id), text(found.get("name")) or public_id, public_id)
 
 
-def progress_logger(what: str) -> Progress:
-    """A ``Progress`` that logs a line every ``PROGRESS_EVERY`` rows and at the end."""
+def progress_logger(what: str, services: Services | None = None, creditor_id: int | None = None) -> Progress:
+    """A ``Progress`` that logs a line every ``PROGRESS_EVERY`` rows and at the end; with ``services``, a large
+    report (more than ``PROGRESS_EVERY`` rows) also shows in the integration monitor: a batch of its own with
+    one log for the creditor whose message counts the rows built, ok when all are."""
+    log_id: list[int] = []
 
     def report(done: int, total: int) -> None:
-        if done == total or done % PROGRESS_EVERY == 0:
-            log.info("%s: %d of %d rows", what, done, total)
+        if not (done == total or done % PROGRESS_EVERY == 0):
+            return
+        log.info("%s: %d of %d rows", what, done, total)
+        if services is None or total <= PROGRESS_EVERY:
+            return
+        try:
+            if not log_id:
+                batch = monitor.create_batch(services.db, f"Report: {what}"[:200], "report",
+                                             params={"limetype": "creditor"})
+                log_id.extend(i for i, _ in monitor.add_logs(services.db, batch, "report", "creditor",
+                                                             [creditor_id or 0]))
+                monitor.mark_batch_started(services.db, batch, 1)
+            if done == total:
+                monitor.log_finished(services.db, log_id[0], MonitorStatus.OK, f"{total} rows built")
+                monitor.settle_batch_of_log(services.db, log_id[0])
+            else:
+                monitor.log_note(services.db, log_id[0], f"{done} of {total} rows built")
+        except Exception:  # progress is a courtesy: never fail the report over it
+            log.warning("could not record the progress of %s in the monitor", what, exc_info=True)
 
     return report

@@ -62,7 +62,7 @@ def report_creator(services: Services, config_key: str, limetype: str, idlimeobj
     if d.source == "billecta_ar":
         at = end or datetime.now(UTC).date()
         source = accounts_receivable.rows_of(accounts_receivable.outstanding(services, who.public_id, at), at,
-                                             progress_logger(f"report {config_key}"))
+                                             progress_logger(f"report {config_key}", services, who.id))
         rows: list[dict[str, Any]] = [{c.key: r.get(c.key) for c in d.columns} for r in source]
         period = f"at {at.isoformat()}"
     else:

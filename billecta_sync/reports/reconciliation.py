@@ -175,7 +175,7 @@ def account_reconciliation_report(services: Services, idcreditor: int, from_date
         raise InvalidRequest("opening_balance must be a number", "opening_balance") from None
     who = creditor(services, idcreditor)
     report = build(services, who, start, end, str(account), date_selection_type, opening,
-                   progress_logger("account reconciliation"))
+                   progress_logger("account reconciliation", services, who.id))
     params = (f"{start.isoformat()}..{end.isoformat()}, account {account}, {date_selection_type}, "
               f"opening {opening_balance}, {fmt}")
     return store.store(services, report, fmt, who.id, params)

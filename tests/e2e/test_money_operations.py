@@ -288,3 +288,16 @@ def test_a_swish_request_is_sent_once_and_its_payment_reaches_lime(stack: Stack,
     assert option_key(stored["invoicestatus"]) == "paid"
     assert [p["paymentmeancode"] for p in book.lime_payments(invoice_id)
             if option_key(p["paymenttype"]) == "payment"] == ["SWISH"]
+
+
+def test_a_payment_billecta_could_not_place_is_linked_by_its_ocr(stack: Stack, book: Book) -> None:
+    _action, invoice_id = book.invoice(33300)
+    ocr = book.lime.get("invoice", invoice_id)["ocr"]
+    assert ocr
+    unmatched = admin(stack, "/unmatched-payments", creditor_public_id=book.creditor, amount="333.00", reference=ocr)
+    settle(stack)
+    rows = list(book.lime.query("payment", ["_id", "invoice", "paymenttype", "paymentstatus"], filter={
+        "key": "paymentbillectaid", "op": "=", "exp": unmatched["UnhandledPaymentPublicId"]}))
+    assert len(rows) == 1
+    assert rows[0]["invoice"] == invoice_id  # linked by OCR, though Billecta names no invoice
+    assert option_key(rows[0]["paymenttype"]) == "unmatched" and option_key(rows[0]["paymentstatus"]) == "unhandled"

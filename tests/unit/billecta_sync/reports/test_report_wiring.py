@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from typing import Any
 
 from billecta_sync import catalogue, commands
 from devstack import stack
@@ -25,3 +26,41 @@ def test_report_commands_are_in_the_one_table_with_the_seed_paths_and_answer() -
     status, body = ar.answer({"error": "date must be a date", "status": 400, "field": "date"})
     assert status == 400 and body["field"] == "date" and body["error_message"] == "date must be a date"
     assert ar.job_args({"idcreditor": 1, "date": "2026-01-31"}) == [1, "2026-01-31", False, False, "xlsx"]
+
+
+def test_a_large_report_shows_its_progress_in_the_integration_monitor(db: Any) -> None:
+    from types import SimpleNamespace
+
+    from billecta_sync import monitor
+    from billecta_sync.reports.common import PROGRESS_EVERY, progress_logger
+
+    services: Any = SimpleNamespace(db=db)
+    total = 2 * PROGRESS_EVERY + 5
+    progress = progress_logger("accounts receivable", services, 42)
+    progress(PROGRESS_EVERY, total)
+    with db.session() as session:
+        from sqlalchemy import select
+
+        from billecta_sync.db import MonitorBatch, MonitorLog
+
+        batch = session.scalars(select(MonitorBatch)).one()
+        log = session.scalars(select(MonitorLog)).one()
+        assert (batch.title, batch.status, log.object_id) == ("Report: accounts receivable", "running", "42")
+        assert log.message == f"{PROGRESS_EVERY} of {total} rows built"
+    progress(total, total)
+    summary = monitor.batch_summary(db, batch.id)
+    assert summary is not None and summary["status"] == "ok"
+    assert summary["logs"][0]["message"] == f"{total} rows built"
+
+
+def test_a_small_report_leaves_the_monitor_alone(db: Any) -> None:
+    from types import SimpleNamespace
+
+    from sqlalchemy import func, select
+
+    from billecta_sync.db import MonitorBatch
+    from billecta_sync.reports.common import progress_logger
+
+    progress_logger("prepaid", SimpleNamespace(db=db), 1)(10, 10)  # type: ignore[arg-type]
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(MonitorBatch)) == 0
