@@ -18,6 +18,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -80,6 +81,16 @@ def browser() -> Iterator[object]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
+def follow(driver: object, element: Any) -> None:
+    """Click a link or submit button and wait until the next page replaced this one (a click returns before
+    the navigation it starts has finished)."""
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    element.click()
+    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(element))
+
+
 def shot(driver: object, name: str) -> None:
     driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))  # type: ignore[attr-defined]
 
@@ -102,10 +113,10 @@ def test_operator_signs_in_filters_replays_and_signs_out(stack: Stack, browser: 
     driver.get(f"{console}/inbox")  # type: ignore[attr-defined]
     assert "/console/login" in driver.current_url  # type: ignore[attr-defined]
     driver.find_element(By.ID, "api_key").send_keys("not-an-operator-key")  # type: ignore[attr-defined]
-    driver.find_element(By.ID, "sign-in").click()  # type: ignore[attr-defined]
+    follow(driver, driver.find_element(By.ID, "sign-in"))  # type: ignore[attr-defined]
     assert "That is not an operator key." in driver.page_source  # type: ignore[attr-defined]
     driver.find_element(By.ID, "api_key").send_keys(stack.config.operator_key)  # type: ignore[attr-defined]
-    driver.find_element(By.ID, "sign-in").click()  # type: ignore[attr-defined]
+    follow(driver, driver.find_element(By.ID, "sign-in"))  # type: ignore[attr-defined]
     assert driver.current_url.endswith("/console/inbox")  # type: ignore[attr-defined]  # back where it began
     cookie = driver.get_cookie("billecta_console")  # type: ignore[attr-defined]
     assert cookie and cookie["httpOnly"] and cookie["sameSite"] == "Lax"
@@ -114,7 +125,7 @@ def test_operator_signs_in_filters_replays_and_signs_out(stack: Stack, browser: 
     Select(driver.find_element(By.ID, "f-source")).select_by_value("billecta")  # type: ignore[attr-defined]
     Select(driver.find_element(By.ID, "f-status")).select_by_value("processed")  # type: ignore[attr-defined]
     driver.find_element(By.ID, "f-event-type").send_keys("InvoiceActionAttested")  # type: ignore[attr-defined]
-    driver.find_element(By.ID, "filter").click()  # type: ignore[attr-defined]
+    follow(driver, driver.find_element(By.ID, "filter"))  # type: ignore[attr-defined]
     links = driver.find_elements(By.CSS_SELECTOR, "a.inbox-link")  # type: ignore[attr-defined]
     assert len(links) >= 1
     rows = driver.find_elements(By.CSS_SELECTOR, "#inbox tr")[1:]  # type: ignore[attr-defined]
@@ -122,18 +133,18 @@ def test_operator_signs_in_filters_replays_and_signs_out(stack: Stack, browser: 
     shot(driver, "01-inbox-filtered")
     filtered = len(links)
 
-    links[0].click()
+    follow(driver, links[0])
     body = driver.find_element(By.ID, "body").text  # type: ignore[attr-defined]
     assert "InvoiceActionAttested" in body
     assert stack.config.webhook_key not in driver.page_source  # type: ignore[attr-defined]  # headers redacted
     shot(driver, "02-inbox-row")
     driver.back()  # type: ignore[attr-defined]
 
-    driver.find_element(By.ID, "replay").click()  # type: ignore[attr-defined]
+    follow(driver, driver.find_element(By.ID, "replay"))  # type: ignore[attr-defined]
     count = driver.find_element(By.ID, "dry-run-count").text  # type: ignore[attr-defined]
     assert count.startswith(f"{filtered} row")
     shot(driver, "03-replay-dry-run")
-    driver.find_element(By.ID, "confirm-replay").click()  # type: ignore[attr-defined]
+    follow(driver, driver.find_element(By.ID, "confirm-replay"))  # type: ignore[attr-defined]
     assert "/console/audit" in driver.current_url  # type: ignore[attr-defined]
     assert f"Replayed {filtered} rows" in driver.page_source  # type: ignore[attr-defined]
     assert "operator key sha256:" in driver.find_element(By.ID, "audit").text  # type: ignore[attr-defined]
@@ -153,7 +164,7 @@ def test_operator_signs_in_filters_replays_and_signs_out(stack: Stack, browser: 
     assert "webhooks" in driver.find_element(By.ID, "queues").text  # type: ignore[attr-defined]
     shot(driver, "06-health")
 
-    driver.find_element(By.ID, "logout").click()  # type: ignore[attr-defined]
+    follow(driver, driver.find_element(By.ID, "logout"))  # type: ignore[attr-defined]
     assert "/console/login" in driver.current_url  # type: ignore[attr-defined]
     driver.get(f"{console}/inbox")  # type: ignore[attr-defined]
     assert "/console/login" in driver.current_url  # type: ignore[attr-defined]
