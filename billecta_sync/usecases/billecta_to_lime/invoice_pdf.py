@@ -10,26 +10,18 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from billecta_sync.billecta.errors import BillectaApiNotFoundException
 from billecta_sync.container import Services
-from billecta_sync.errors import ActionRefused, ObjectNotFound
+from billecta_sync.errors import ActionRefused
 from billecta_sync.lime_repo import LimeRepo
 from billecta_sync.usecases.common import text
+from billecta_sync.usecases.invoice_lookup import billecta_invoice, lime_invoice
 
-NOT_FOUND = "Invoice not found or missing Billecta invoice ID"
 PDF = "application/pdf"
 
 
 def _pdf(services: Services, invoice_id: int) -> tuple[LimeRepo, dict[str, Any], bytes, str]:
-    repo = LimeRepo(services.lime, services.mappings)
-    invoice = repo.get_or_none("invoice", invoice_id)
-    action_id = text((invoice or {}).get("actionpublicid"))
-    if invoice is None or not action_id:
-        raise ObjectNotFound(NOT_FOUND)
-    try:
-        view = services.billecta.get_invoice(action_id)
-    except BillectaApiNotFoundException:
-        raise ObjectNotFound(f"Billecta has no invoice {action_id}") from None
+    repo, invoice, action_id = lime_invoice(services, invoice_id)
+    view = billecta_invoice(services, action_id)
     documents = [d for d in view.get("Invoices") or [] if isinstance(d, dict)]
     # The newest document is the one the debtor holds now (a resent invoice gets a new one).
     file_id = next((text((d.get("InvoiceFile") or {}).get("FilePublicId")) for d in reversed(documents)

@@ -23,70 +23,29 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from billecta_sync.billecta.errors import BillectaApiBadRequestException, BillectaApiNotFoundException
+from billecta_sync.billecta.errors import BillectaApiNotFoundException
 from billecta_sync.billecta.values import amount
 from billecta_sync.container import Services
 from billecta_sync.errors import ActionRefused, InvalidRequest, ObjectNotFound
 from billecta_sync.lime_repo import LimeRepo
-from billecta_sync.locks import object_lock
-from billecta_sync.retry import is_retryable
 from billecta_sync.usecases import intents
 from billecta_sync.usecases.billecta_to_lime.debtcollections import sync_debt_collection_from_billecta
 from billecta_sync.usecases.billecta_to_lime.invoices import sync_invoice_from_billecta
 from billecta_sync.usecases.common import as_date, iso_day, text
+from billecta_sync.usecases.invoice_lookup import billecta_invoice, lime_invoice
+from billecta_sync.usecases.lime_to_billecta.actions import error_on, run_reported
 from billecta_sync.usecases.lime_to_billecta.orders import DELIVERY_METHODS
 
-NOT_FOUND = "Invoice not found or missing Billecta invoice ID"
 REPEAT_WINDOW = timedelta(minutes=10)
 MAX_POSTPONE_DAYS = 365
 
 
-def _lime_invoice(services: Services, invoice_id: int) -> tuple[LimeRepo, dict[str, Any], str]:
-    repo = LimeRepo(services.lime, services.mappings)
-    invoice = repo.get_or_none("invoice", invoice_id)
-    action_id = text((invoice or {}).get("actionpublicid"))
-    if invoice is None or not action_id:
-        raise ObjectNotFound(NOT_FOUND)
-    return repo, invoice, action_id
-
-
-def _billecta_invoice(services: Services, action_id: str) -> dict[str, Any]:
-    try:
-        return services.billecta.get_invoice(action_id)
-    except BillectaApiNotFoundException:
-        raise ObjectNotFound(f"Billecta has no invoice {action_id}") from None
-
-
-def _refused_message(exc: Exception) -> str:
-    return getattr(exc, "message", None) or str(exc) or type(exc).__name__
-
-
-def run_reported(services: Services, repo: LimeRepo, limetype: str, object_id: int, lock_key: str,
-                 act: Callable[[], Any], *, final_attempt: bool) -> Any:
-    """Run ``act`` under the object's lock; a refusal is written onto the Lime object at once (and raised as
-    ActionRefused), any other failure only on the last attempt (until then the task retries)."""
-    try:
-        with object_lock(services.redis, lock_key, timeout_s=services.settings.worker.lock_timeout_s):
-            return act()
-    except BillectaApiBadRequestException as exc:
-        message = f"Billecta refused: {_refused_message(exc)}"
-        repo.update(limetype, object_id, {"billecta_error_message": message})
-        raise ActionRefused(message) from None
-    except ActionRefused as exc:
-        repo.update(limetype, object_id, {"billecta_error_message": str(exc)})
-        raise
-    except Exception as exc:
-        if final_attempt or not is_retryable(exc):
-            repo.update(limetype, object_id, {"billecta_error_message": f"{type(exc).__name__}: {exc}"})
-        raise
-
-
 def _on_invoice(services: Services, invoice_id: int, act: Callable[[LimeRepo, str], Any], *,
                 final_attempt: bool) -> Any:
-    """Run ``act`` on the invoice (see ``run_reported``), then read its fresh state into Lime."""
-    repo, _, action_id = _lime_invoice(services, invoice_id)
-    result = run_reported(services, repo, "invoice", invoice_id, f"invoice:{action_id}",
-                          lambda: act(repo, action_id), final_attempt=final_attempt)
+    """Run ``act`` on the invoice (``actions.run_reported``), then read its fresh state into Lime."""
+    repo, _, action_id = lime_invoice(services, invoice_id)
+    result = run_reported(services, f"invoice:{action_id}", lambda: act(repo, action_id),
+                          error_on(repo, "invoice", invoice_id), final_attempt=final_attempt)
     # Fresh state into Lime (clears billecta_error_message); outside the lock, which the sync takes itself.
     sync_invoice_from_billecta(services, action_id)
     return result
@@ -104,7 +63,7 @@ def _state(view: dict[str, Any]) -> dict[str, Any]:
 def _toggle(services: Services, invoice_id: int, *, route: str, flag: str, action: str,
             done: Callable[[dict[str, Any]], bool], final_attempt: bool) -> dict[str, Any]:
     def act(repo: LimeRepo, action_id: str) -> dict[str, Any]:
-        view = _billecta_invoice(services, action_id)
+        view = billecta_invoice(services, action_id)
         if done(view):
             return {"changed": False}
         _require(view, flag, action)
@@ -137,8 +96,8 @@ def resume_invoice(services: Services, invoice_id: int, *, final_attempt: bool =
 
 def invoice_next_event(services: Services, invoice_id: int) -> dict[str, Any]:
     """``{"next_event_date": "YYYY-MM-DD" | None}`` from Billecta's current state."""
-    _, _, action_id = _lime_invoice(services, invoice_id)
-    view = _billecta_invoice(services, action_id)
+    _, _, action_id = lime_invoice(services, invoice_id)
+    view = billecta_invoice(services, action_id)
     return {"next_event_date": iso_day(as_date(_state(view).get("NextEventDate")))}
 
 
@@ -158,22 +117,16 @@ def postpone_invoice(services: Services, invoice_id: int, postpone_days: int, re
     key = intents.intent_key(kind, invoice_id, days, request_key)
 
     def act(repo: LimeRepo, action_id: str) -> dict[str, Any]:
-        view = _billecta_invoice(services, action_id)
-        before = text(_state(view).get("NextEventDate"))
-        earlier = intents.begin(services, kind, key, before)
-        if earlier is not None and (earlier.status == "done" or before != earlier.external_reference):
-            # The same request again, or Billecta already moved the event after a call whose answer was lost.
-            intents.complete(services, kind, key, before)
-            return {"changed": False}
-        _require(view, "CanPostpone", "postpone the next event of")
-        try:
+        view = billecta_invoice(services, action_id)
+
+        def send() -> str:
+            _require(view, "CanPostpone", "postpone the next event of")
             services.billecta.call("invoice.postpone", {"action_public_id": action_id}, query={"days": days})
-        except Exception as exc:
-            if not is_retryable(exc):
-                intents.forget(services, kind, key)
-            raise
-        intents.complete(services, kind, key)
-        return {"changed": True}
+            return ""
+
+        # Done before: the same request again, or Billecta moved the event after a call whose answer was lost.
+        sent, _ = intents.once(services, kind, key, text(_state(view).get("NextEventDate")), send)
+        return {"changed": sent}
 
     return _on_invoice(services, invoice_id, act, final_attempt=final_attempt)  # type: ignore[no-any-return]
 
@@ -209,26 +162,18 @@ def create_reminder_invoice(services: Services, action_public_id: str, delivery_
     key = intents.intent_key(kind, action_public_id, method, str(fee), currency_code, payment_terms_in_days)
 
     def act(repo: LimeRepo, action_id: str) -> dict[str, Any]:
-        view = _billecta_invoice(services, action_id)
-        before = text(view.get("ReminderInvoiceActionPublicId"))
-        earlier = intents.begin(services, kind, key, before, window=REPEAT_WINDOW)
-        if earlier is not None:
-            if earlier.status == "done":
-                return {"reminder": earlier.billecta_public_id}  # the same click: its first answer again
-            if before != earlier.external_reference:  # sent, but the answer was lost
-                intents.complete(services, kind, key, before)
-                return {"reminder": before}
-        _require(view, "CanSendManualReminderInvoice", "send a reminder for")
+        view = billecta_invoice(services, action_id)
         body = {"InvoiceActionPublicId": action_id, "DeliveryMethod": method,
                 "ReminderFee": amount(fee, currency_code), "PaymentTermsInDays": payment_terms_in_days}
-        try:
+
+        def send() -> str:
+            _require(view, "CanSendManualReminderInvoice", "send a reminder for")
             created = services.billecta.call("invoice.send_reminder", body=body, idempotent=False)
-        except Exception as exc:
-            if not is_retryable(exc):
-                intents.forget(services, kind, key)
-            raise
-        reminder_id = text((created or {}).get("PublicId")) if isinstance(created, dict) else ""
-        intents.complete(services, kind, key, reminder_id)
+            return text((created or {}).get("PublicId")) if isinstance(created, dict) else ""
+
+        # The same click gets its first answer; a lost answer shows as the invoice's new reminder.
+        _, reminder_id = intents.once(services, kind, key, text(view.get("ReminderInvoiceActionPublicId")), send,
+                                      window=REPEAT_WINDOW)
         return {"reminder": reminder_id}
 
     return _on_invoice(services, int(invoice["_id"]), act,  # type: ignore[no-any-return]
@@ -243,7 +188,7 @@ def send_to_debt_collection(services: Services, invoice_id: int, delivery_method
     kind = "send_to_debt_collection"
 
     def act(repo: LimeRepo, action_id: str) -> dict[str, Any]:
-        view = _billecta_invoice(services, action_id)
+        view = billecta_invoice(services, action_id)
         case_id = text(view.get("DebtCollectionActionPublicId"))
         key = intents.intent_key(kind, action_id)
         earlier = intents.begin(services, kind, key, "")
@@ -259,12 +204,12 @@ def send_to_debt_collection(services: Services, invoice_id: int, delivery_method
         try:
             created = services.billecta.call("invoice.send_to_debt_collection", body=body, idempotent=False)
         except Exception as exc:
-            if not is_retryable(exc):
+            if intents.refused_before_work(exc):
                 intents.forget(services, kind, key)
             raise
         case_id = text((created or {}).get("PublicId")) if isinstance(created, dict) else ""
         if not case_id:
-            case_id = text(_billecta_invoice(services, action_id).get("DebtCollectionActionPublicId"))
+            case_id = text(billecta_invoice(services, action_id).get("DebtCollectionActionPublicId"))
         intents.complete(services, kind, key, case_id)
         return {"debtcollection": case_id}
 
@@ -276,7 +221,7 @@ def send_to_debt_collection(services: Services, invoice_id: int, delivery_method
 
 def update_invoice_from_billecta(services: Services, invoice_id: int) -> dict[str, Any]:
     """The seed's "update invoice with Billecta data" as a command: the ordinary invoice sync, for one invoice."""
-    _, _, action_id = _lime_invoice(services, invoice_id)
+    _, _, action_id = lime_invoice(services, invoice_id)
     try:
         outcome = sync_invoice_from_billecta(services, action_id, with_payments=True)
     except BillectaApiNotFoundException:

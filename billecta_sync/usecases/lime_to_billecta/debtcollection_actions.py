@@ -16,11 +16,11 @@ from billecta_sync.billecta.errors import BillectaApiNotFoundException
 from billecta_sync.container import Services
 from billecta_sync.errors import ActionRefused, InvalidRequest, ObjectNotFound
 from billecta_sync.lime_repo import LimeRepo
-from billecta_sync.retry import is_retryable
 from billecta_sync.usecases import intents
 from billecta_sync.usecases.billecta_to_lime.debtcollections import sync_debt_collection_from_billecta
 from billecta_sync.usecases.common import as_date, iso_day, text
 from billecta_sync.usecases.lime_to_billecta import collection
+from billecta_sync.usecases.lime_to_billecta.actions import error_on, run_reported
 
 NOT_FOUND = "Debt collection not found in Billecta or missing Billecta ID"
 # bailiff_option of the seed -> (route, the stages that mean it is done)
@@ -54,9 +54,8 @@ def _stage(view: dict[str, Any]) -> str:
 
 def _on_case(services: Services, debtcollection_id: int, act: Callable[[str], Any], *, final_attempt: bool) -> Any:
     repo, action_id = _lime_case(services, debtcollection_id)
-    result = collection.run_reported(services, repo, "debtcollection", debtcollection_id,
-                                     f"debtcollection:{action_id}", lambda: act(action_id),
-                                     final_attempt=final_attempt)
+    result = run_reported(services, f"debtcollection:{action_id}", lambda: act(action_id),
+                          error_on(repo, "debtcollection", debtcollection_id), final_attempt=final_attempt)
     sync_debt_collection_from_billecta(services, action_id)
     return result
 
@@ -114,19 +113,14 @@ def postpone_debtcollection(services: Services, debtcollection_id: int, postpone
 
     def act(action_id: str) -> dict[str, Any]:
         view = _billecta_case(services, action_id)
-        before = text((view.get("State") or {}).get("NextEventDate"))
-        earlier = intents.begin(services, kind, key, before, limetype="debtcollection")
-        if earlier is not None and (earlier.status == "done" or before != earlier.external_reference):
-            intents.complete(services, kind, key, before, limetype="debtcollection")
-            return {"changed": False}
-        _require(view, "CanPostpone", "postpone the next event of")
-        try:
+
+        def send() -> str:
+            _require(view, "CanPostpone", "postpone the next event of")
             services.billecta.call("debtcollection.postpone", {"action_public_id": action_id}, query={"days": days})
-        except Exception as exc:
-            if not is_retryable(exc):
-                intents.forget(services, kind, key, limetype="debtcollection")
-            raise
-        intents.complete(services, kind, key, limetype="debtcollection")
-        return {"changed": True}
+            return ""
+
+        sent, _ = intents.once(services, kind, key, text((view.get("State") or {}).get("NextEventDate")), send,
+                               limetype="debtcollection")
+        return {"changed": sent}
 
     return _on_case(services, debtcollection_id, act, final_attempt=final_attempt)  # type: ignore[no-any-return]

@@ -13,7 +13,6 @@ invoice amounts and ``payment`` rows. Only errors are written here (``billecta_e
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -21,33 +20,25 @@ from typing import Any
 from billecta_sync.billecta.errors import (
     BillectaApiBadRequestException,
     BillectaApiNotFoundException,
-    BillectaApiRateLimitedException,
 )
 from billecta_sync.billecta.values import amount
 from billecta_sync.container import Services
 from billecta_sync.errors import ActionRefused, InvalidRequest, ObjectNotFound
 from billecta_sync.lime_repo import LimeRepo
-from billecta_sync.locks import object_lock
 from billecta_sync.money import kronor, swedish_mobile
-from billecta_sync.retry import is_retryable
-from billecta_sync.usecases import intents
+from billecta_sync.usecases import intents, invoice_lookup
 from billecta_sync.usecases.billecta_to_lime.payments import incoming_payments
 from billecta_sync.usecases.common import option_key, text
+from billecta_sync.usecases.invoice_lookup import billecta_invoice, lime_invoice
+from billecta_sync.usecases.lime_to_billecta.actions import Report, error_on, report_safely, run_reported
 
-NOT_FOUND = "Invoice not found or missing Billecta invoice ID"
 OPEN_STAGES_REFUSED = frozenset({"Created", "None", "Completed", "Cancelled"})
 
 
-def _invoice(services: Services, repo: LimeRepo, invoice_id: int) -> tuple[dict[str, Any], str, dict[str, Any]]:
-    invoice = repo.get_or_none("invoice", invoice_id)
-    action_id = text((invoice or {}).get("actionpublicid"))
-    if invoice is None or not action_id:
-        raise ObjectNotFound(NOT_FOUND)
-    try:
-        view = services.billecta.get_invoice(action_id)
-    except BillectaApiNotFoundException:
-        raise ObjectNotFound(f"Billecta has no invoice {action_id}") from None
-    return invoice, action_id, view
+def _invoice(services: Services, invoice_id: int) -> tuple[str, dict[str, Any]]:
+    """The invoice's ActionPublicId and Billecta's view of it (404 when Lime or Billecta lacks it)."""
+    _, _, action_id = lime_invoice(services, invoice_id)
+    return action_id, billecta_invoice(services, action_id)
 
 
 def _open(view: dict[str, Any], what: str) -> None:
@@ -74,48 +65,22 @@ def _payment_mean(services: Services, creditor_public_id: str, code: str, field:
     return wanted
 
 
-def _record_error(repo: LimeRepo, limetype: str, object_id: int, message: str) -> None:
-    try:
-        repo.update(limetype, object_id, {"billecta_error_message": message[:2000]})
-    except Exception:  # reporting must not hide the original failure
-        pass
+def _once(services: Services, kind: str, key: str, *, limetype: str, lock: str, state: Callable[[], str],
+          send: Callable[[str], Any], changed: Callable[[str, str], bool], report: Report,
+          final_attempt: bool) -> None:
+    """Make one operation's call at most once for its request (see the module docstring): under ``lock``, read
+    ``state`` (what the call changes), then ``intents.once``; errors reported through ``report``."""
 
+    def act() -> None:
+        now = state()
 
-def _once(services: Services, kind: str, key: str, *, limetype: str, lock: str,
-          snapshot: Callable[[], str], applied: Callable[[str], bool], send: Callable[[], Any],
-          on_error: Callable[[str], None], final_attempt: bool) -> Any:
-    """Run ``send`` at most once for this request (see the module docstring); returns what it returned, or
-    ``None`` when an earlier attempt already did it."""
-    try:
-        with object_lock(services.redis, lock, timeout_s=services.settings.worker.lock_timeout_s):
-            before = snapshot()
-            earlier = intents.begin(services, kind, key, before, limetype=limetype)
-            if earlier is not None:
-                if earlier.status == "done":
-                    return json.loads(earlier.billecta_public_id or "null")
-                if applied(earlier.external_reference):  # sent, the answer was lost: do not send again
-                    intents.complete(services, kind, key, "null", limetype=limetype)
-                    return None
-            try:
-                result = send()
-            except Exception as exc:
-                # Refused before anything was done: the same request may be made again once fixed.
-                if isinstance(exc, BillectaApiBadRequestException | BillectaApiRateLimitedException | ActionRefused):
-                    intents.forget(services, kind, key, limetype=limetype)
-                raise
-            intents.complete(services, kind, key, json.dumps(result, default=str)[:100], limetype=limetype)
-            return result
-    except BillectaApiBadRequestException as exc:
-        message = f"Billecta refused: {getattr(exc, 'message', None) or exc}"
-        on_error(message)
-        raise ActionRefused(message) from None
-    except (ActionRefused, InvalidRequest, ObjectNotFound) as exc:
-        on_error(str(exc))
-        raise
-    except Exception as exc:
-        if final_attempt or not is_retryable(exc):
-            on_error(f"{type(exc).__name__}: {exc}")
-        raise
+        def call() -> str:
+            send(now)
+            return ""
+
+        intents.once(services, kind, key, now, call, changed=changed, limetype=limetype)
+
+    run_reported(services, lock, act, report, final_attempt=final_attempt)
 
 
 def _matching_payments(services: Services, view: dict[str, Any], ore: int, day: date, mean: str) -> int:
@@ -128,7 +93,7 @@ def _matching_payments(services: Services, view: dict[str, Any], ore: int, day: 
 def register_manual_payment(services: Services, invoice_id: int, amount_ore: int, currency: str, payment_date: str,
                             payment_mean_code: str, request_key: str, *, final_attempt: bool = True) -> dict[str, Any]:
     repo = LimeRepo(services.lime, services.mappings)
-    _, action_id, view = _invoice(services, repo, invoice_id)
+    action_id, view = _invoice(services, invoice_id)
     day = date.fromisoformat(payment_date)
     _currency(view, currency)
     _open(view, "a payment")
@@ -137,20 +102,19 @@ def register_manual_payment(services: Services, invoice_id: int, amount_ore: int
             "PaymentMeanCode": mean, "OvershootingAmountHandling": "AsOverPayments",
             "PaymentReferenceText": f"Lime {request_key[:24]}"}
 
-    def count() -> str:
-        return str(_matching_payments(services, services.billecta.get_invoice(action_id), amount_ore, day, mean))
-
+    # How many payments like this one the invoice has: one more than before means the call went through.
     _once(services, "register_payment", intents.intent_key("payment", request_key), limetype="invoice",
-          lock=f"invoice:{action_id}", snapshot=count, applied=lambda before: int(count()) > int(before or 0),
-          send=lambda: services.billecta.call("invoice.register_payment", body=body, idempotent=False),
-          on_error=lambda m: _record_error(repo, "invoice", invoice_id, m), final_attempt=final_attempt)
+          lock=f"invoice:{action_id}", state=lambda: str(_matching_payments(services, view, amount_ore, day, mean)),
+          changed=lambda before, now: int(now) > int(before or 0),
+          send=lambda _: services.billecta.call("invoice.register_payment", body=body, idempotent=False),
+          report=error_on(repo, "invoice", invoice_id), final_attempt=final_attempt)
     return {"status_code": 200}
 
 
 def register_writeoff(services: Services, invoice_id: int, amount_ore: int, vat: Any, payment_date: str,
                       comment: str, request_key: str, *, final_attempt: bool = True) -> dict[str, Any]:
     repo = LimeRepo(services.lime, services.mappings)
-    _, action_id, view = _invoice(services, repo, invoice_id)
+    action_id, view = _invoice(services, invoice_id)
     day = date.fromisoformat(payment_date)
     _open(view, "a write-off")
     currency = text((view.get("InvoicedAmount") or {}).get("CurrencyCode")) or "SEK"
@@ -166,10 +130,10 @@ def register_writeoff(services: Services, invoice_id: int, amount_ore: int, vat:
         return str(int((services.billecta.get_invoice(action_id).get("WriteOffAmount") or {}).get("Value") or 0))
 
     _once(services, "write_off", intents.intent_key("writeoff", request_key), limetype="invoice",
-          lock=f"invoice:{action_id}", snapshot=written_off,
-          applied=lambda before: int(written_off()) >= int(before or 0) + amount_ore,
-          send=lambda: services.billecta.call("invoice.write_off", body=body, idempotent=False),
-          on_error=lambda m: _record_error(repo, "invoice", invoice_id, m), final_attempt=final_attempt)
+          lock=f"invoice:{action_id}", state=written_off,
+          changed=lambda before, now: int(now) >= int(before or 0) + amount_ore,
+          send=lambda _: services.billecta.call("invoice.write_off", body=body, idempotent=False),
+          report=error_on(repo, "invoice", invoice_id), final_attempt=final_attempt)
     return {"status_code": 200}
 
 
@@ -179,6 +143,21 @@ def _unhandled(services: Services, public_id: str) -> dict[str, Any]:
                                       {"unhandled_payment_public_id": public_id})
     except BillectaApiNotFoundException:
         raise ObjectNotFound(f"Billecta has no unhandled payment {public_id}") from None
+
+
+def _on_unhandled(services: Services, kind: str, key: str, public_id: str, call: Callable[[], Any], *,
+                  done: Callable[[str], bool], refusal: str, report: Report, final_attempt: bool) -> None:
+    """An operation on one unhandled payment, once: refused unless it is still unhandled; an earlier attempt
+    whose answer was lost counts as done when the payment's state shows it (``done``)."""
+
+    def send(state: str) -> None:
+        if state != "Unhandled":
+            raise ActionRefused(f"{refusal} ({state})")
+        call()
+
+    _once(services, kind, key, limetype="payment", lock=f"payment:{public_id}",
+          state=lambda: text(_unhandled(services, public_id).get("State")), send=send,
+          changed=lambda _before, now: done(now), report=report, final_attempt=final_attempt)
 
 
 def _match(services: Services, creditor: str, unhandled_id: str, action_id: str) -> Any:
@@ -196,22 +175,16 @@ def match_payment(services: Services, payment_billecta_id: str, invoice_id: int,
                   final_attempt: bool = True) -> dict[str, Any]:
     """Book an unhandled payment (unmatched or overpayment) on an invoice."""
     repo = LimeRepo(services.lime, services.mappings)
-    _, action_id, view = _invoice(services, repo, invoice_id)
+    action_id, view = _invoice(services, invoice_id)
     _open(view, "matching a payment")
     payment = _unhandled(services, payment_billecta_id)
     creditor = text(payment.get("CreditorPublicId")) or text(view.get("CreditorPublicId"))
 
-    def state() -> str:
-        return text(_unhandled(services, payment_billecta_id).get("State"))
-
-    def send() -> Any:
-        if state() != "Unhandled":
-            raise ActionRefused(f"the payment {payment_billecta_id} is no longer unhandled ({state()})")
-        return _match(services, creditor, payment_billecta_id, action_id)
-
-    _once(services, "match_payment", intents.intent_key("match", request_key), limetype="payment",
-          lock=f"payment:{payment_billecta_id}", snapshot=state, applied=lambda before: state() != "Unhandled",
-          send=send, on_error=lambda m: _record_error(repo, "invoice", invoice_id, m), final_attempt=final_attempt)
+    _on_unhandled(services, "match_payment", intents.intent_key("match", request_key), payment_billecta_id,
+                  lambda: _match(services, creditor, payment_billecta_id, action_id),
+                  done=lambda state: state != "Unhandled",
+                  refusal=f"the payment {payment_billecta_id} is no longer unhandled",
+                  report=error_on(repo, "invoice", invoice_id), final_attempt=final_attempt)
     return {"status_code": 200, "status": "The match was successful"}
 
 
@@ -219,8 +192,8 @@ def use_credit_on_invoice(services: Services, credit_invoice_id: int, invoice_to
                           payment_mean_code: str, request_key: str, *, final_attempt: bool = True) -> dict[str, Any]:
     """Use the credit a credit invoice left (an unhandled payment of type BalanceFromInvoice) on another invoice."""
     repo = LimeRepo(services.lime, services.mappings)
-    _, credit_action, credit_view = _invoice(services, repo, credit_invoice_id)
-    _, target_action, target_view = _invoice(services, repo, invoice_to_credit_id)
+    credit_action, credit_view = _invoice(services, credit_invoice_id)
+    target_action, target_view = _invoice(services, invoice_to_credit_id)
     if text(credit_view.get("ActionType")) != "CreditInvoiceAction":
         raise InvalidRequest("creditinvoiceid must be a credit invoice", "creditinvoiceid")
     _open(target_view, "using a credit")
@@ -233,17 +206,11 @@ def use_credit_on_invoice(services: Services, credit_invoice_id: int, invoice_to
         raise ActionRefused("the credit invoice has no credit left to use")
     credit_id = text(credit.get("UnhandledPaymentPublicId"))
 
-    def state() -> str:
-        return text(_unhandled(services, credit_id).get("State"))
-
-    def send() -> Any:
-        if state() != "Unhandled":
-            raise ActionRefused(f"the credit of the credit invoice is already used ({state()})")
-        return _match(services, creditor, credit_id, target_action)
-
-    _once(services, "use_credit", intents.intent_key("credit", request_key), limetype="payment",
-          lock=f"payment:{credit_id}", snapshot=state, applied=lambda before: state() != "Unhandled", send=send,
-          on_error=lambda m: _record_error(repo, "invoice", invoice_to_credit_id, m), final_attempt=final_attempt)
+    _on_unhandled(services, "use_credit", intents.intent_key("credit", request_key), credit_id,
+                  lambda: _match(services, creditor, credit_id, target_action),
+                  done=lambda state: state != "Unhandled",
+                  refusal="the credit of the credit invoice is already used",
+                  report=error_on(repo, "invoice", invoice_to_credit_id), final_attempt=final_attempt)
     return {}
 
 
@@ -256,19 +223,13 @@ def delete_unhandled_payment(services: Services, payment_id: int, bookkeeping_ac
     if row is None or not public_id or option_key(row.get("paymenttype")) not in ("unmatched", "overpayment"):
         raise ObjectNotFound("Payment not found or not an unhandled Billecta payment")
 
-    def state() -> str:
-        return text(_unhandled(services, public_id).get("State"))
-
-    def send() -> Any:
-        if state() != "Unhandled":
-            raise ActionRefused(f"the payment is no longer unhandled ({state()})")
-        return services.billecta.call("payments.unhandled.delete", {"unhandled_payment_public_id": public_id},
-                                      query={"bookkeepingaccount": bookkeeping_account,
-                                             "transactiondate": transaction_date}, idempotent=False)
-
-    _once(services, "delete_unhandled", intents.intent_key("delete", request_key), limetype="payment",
-          lock=f"payment:{public_id}", snapshot=state, applied=lambda before: state() == "Deleted", send=send,
-          on_error=lambda m: None, final_attempt=final_attempt)
+    _on_unhandled(services, "delete_unhandled", intents.intent_key("delete", request_key), public_id,
+                  lambda: services.billecta.call("payments.unhandled.delete",
+                                                 {"unhandled_payment_public_id": public_id},
+                                                 query={"bookkeepingaccount": bookkeeping_account,
+                                                        "transactiondate": transaction_date}, idempotent=False),
+                  done=lambda state: state == "Deleted", refusal="the payment is no longer unhandled",
+                  report=lambda _message: None, final_attempt=final_attempt)
     repo.update("payment", payment_id, {"paymentstatus": "deleted", "handled": True,
                                         "bookkeepingaccount": bookkeeping_account,
                                         "transactiondate": transaction_date})
@@ -286,7 +247,7 @@ def create_swish_request(services: Services, action_public_id: str, phone: str, 
     repo = LimeRepo(services.lime, services.mappings)
     invoice = repo.find_one("invoice", {"actionpublicid": action_public_id})
     if invoice is None:
-        raise ObjectNotFound(NOT_FOUND)
+        raise ObjectNotFound(invoice_lookup.NOT_FOUND)
     kind, key = "swish", intents.intent_key("swish", request_key)
     earlier = intents.begin(services, kind, key, "", limetype="invoice")
     if earlier is not None:
@@ -300,7 +261,7 @@ def create_swish_request(services: Services, action_public_id: str, phone: str, 
     except BillectaApiBadRequestException as exc:
         intents.forget(services, kind, key, limetype="invoice")
         message_ = f"Billecta refused the Swish request: {getattr(exc, 'message', None) or exc}"
-        _record_error(repo, "invoice", int(invoice["_id"]), message_)
+        report_safely(error_on(repo, "invoice", int(invoice["_id"])), message_)
         raise ActionRefused(message_) from None
     token = text((created or {}).get("PublicId")) if isinstance(created, dict) else ""
     intents.complete(services, kind, key, token, limetype="invoice")
