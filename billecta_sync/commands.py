@@ -92,6 +92,8 @@ class InteractiveCommand:
     body_schema: Mapping[str, Any] | None = None
     #: schemas of the path arguments, checked before anything is queued
     path_schema: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
+    #: the message of a 400 for a path argument that does not fit (default: "<name> is malformed")
+    path_error: str = ""
     #: seconds to wait at least for the answer (GATEWAY_COMMAND_WAIT_S when larger)
     min_wait_s: float = 1.0
     #: what a caller gets when no answer came in time: 202 with the task to look up, or 504
@@ -207,7 +209,7 @@ INTERACTIVE_COMMANDS: tuple[InteractiveCommand, ...] = (
         job_args=lambda a: [a["limetype"], int(a["object_id"])],
         answer=_event_log_answer,
         # one Lime read and one Billecta read; longer than a batch start
-        min_wait_s=10.0, timeout_status=504, seed_error_key="error_message",
+        min_wait_s=10.0, timeout_status=504, seed_error_key="error_message", path_error="Invalid limetype or ID",
         responses=MappingProxyType({
             200: ("the events", {"type": "array", "items": {"type": "object"}}),
             400: ("unknown limetype or bad id", _ref("SeedError")),

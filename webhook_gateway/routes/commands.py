@@ -141,9 +141,8 @@ def _interactive_view(command: InteractiveCommand) -> Callable[..., Any]:
         gw = gateway()
         if command.path_schema:
             for name, schema in command.path_schema.items():
-                problems = check_path(path_args.get(name), schema)
-                if problems:
-                    raise _answer(command, 400, problems, "invalid_request")
+                if not fits(path_args.get(name), schema):
+                    raise _answer(command, 400, command.path_error or f"{name} is malformed", "invalid_request")
         body: dict[str, Any] = {}
         try:
             if command.body_schema is not None:
@@ -270,13 +269,13 @@ def _explicit_key() -> str:
     return key
 
 
-def check_path(value: str | None, schema: Mapping[str, Any]) -> str:
-    """"" when a path argument fits its schema, else the seed's message."""
+def fits(value: str | None, schema: Mapping[str, Any]) -> bool:
+    """Whether a path argument fits its schema."""
     try:
         check({"value": value}, {"type": "object", "properties": {"value": schema}})
     except ApiError:
-        return "Invalid limetype or ID" if schema.get("enum") or schema.get("pattern") else "invalid path"
-    return ""
+        return False
+    return True
 
 
 for _batch in BATCH_COMMANDS:

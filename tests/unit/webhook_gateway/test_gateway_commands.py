@@ -202,3 +202,15 @@ def test_database_down_is_503(client: FlaskClient, db: Database, publisher: Any)
     resp = client.post(URL, json={"query_filter": FILTER}, headers=COMMANDS)
     assert resp.status_code == 503
     assert publisher.published == []
+
+
+@pytest.mark.parametrize("path, message", [
+    ("/billecta/event-log/order/1", "Invalid limetype or ID"),  # the seed's own words for its event log
+    ("/billecta/swish-request/status/b%C3%A5d!", "requestid is malformed"),
+])
+def test_a_path_argument_that_does_not_fit_is_400_naming_it_and_queues_nothing(
+        client: FlaskClient, publisher: Any, path: str, message: str) -> None:
+    resp = client.get(f"/limepkg-billecta-integration{path}", headers=COMMANDS)
+    assert resp.status_code == 400
+    assert resp.get_json()["error_message"] == message
+    assert publisher.published == []
