@@ -254,18 +254,17 @@ def _response(command: InteractiveCommand, status: int, answer: Any) -> Response
     return response
 
 
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 _KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
 
 
 def _explicit_key() -> str:
     """The caller's Idempotency-Key ("" when none was sent), checked."""
-    key = request.headers.get(IDEMPOTENCY_HEADER)
+    key = request.headers.get(idempotency.HEADER)
     if key is None:
         return ""
     if not 1 <= len(key) <= 200 or not set(key) <= _KEY_CHARS:
-        raise ApiError(400, f"{IDEMPOTENCY_HEADER} must be 1 to 200 letters, digits or -_.:", error="invalid_header",
-                       field=IDEMPOTENCY_HEADER)
+        raise ApiError(400, f"{idempotency.HEADER} must be 1 to 200 letters, digits or -_.:", error="invalid_header",
+                       field=idempotency.HEADER)
     return key
 
 
