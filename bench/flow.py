@@ -1,5 +1,8 @@
 """(b) The flow end to end: orders per minute from the Lime command to "invoice in Lime as sent".
 
+Every phase sends orders whose debtor and articles are already in Billecta (a warm-up order per creditor,
+not measured, syncs them first), as at month end; syncing new ones is the debtor bench's subject.
+
 For each sandbox latency (0 ms and 50 ms, set on both sandboxes through ``/_sandbox/config``):
 
 * baseline: a few orders one at a time (one command per order, each waited for before the next);
@@ -244,10 +247,16 @@ def run(quick: bool = False) -> list[SummaryRow]:
         flow = Flow(stack)
         lime_budget = flow.lime_budget
         try:
-            seeded = {(ms, kind): flow.seed(batch_orders if kind == "batch" else single_orders)
+            seeded = {(ms, kind): flow.seed(1 + (batch_orders if kind == "batch" else single_orders))
                       for ms in LATENCIES_MS for kind in ("single", "batch")}
             say(f"flow: seeded {sum(len(ids) for ids in seeded.values())} orders "
                 f"in {len(seeded)} creditors")
+            # Each creditor's first order syncs its debtor and articles to Billecta; it is not measured, so
+            # every phase measures orders whose debtor and articles are already synced (the usual case).
+            for key, ids in seeded.items():
+                flow.run_command(ids[:1], f"warm-up {key[1]} {key[0]} ms")
+                seeded[key] = ids[1:]
+            say("flow: each creditor's debtor and articles synced by one warm-up order (not measured)")
             for ms in LATENCIES_MS:
                 phases.append(flow.measure(f"{ms} ms one-at-a-time", ms, seeded[(ms, "single")], True))
                 phases.append(flow.measure(f"{ms} ms batch", ms, seeded[(ms, "batch")], False))

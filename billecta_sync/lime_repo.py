@@ -66,6 +66,38 @@ class LimeRepo:
         for obj in self.client.query(mapping.limetype, properties, filter=expr, order_by=order, limit=limit):
             yield self._to_logical(logical_type, obj)
 
+    def find_nested(self, logical_type: str, filter: dict[str, Any] | None, nested: Mapping[str, Any], *,
+                    order_by: str | None = None, limit: int | None = None) -> Iterator[dict[str, Any]]:
+        """Like :meth:`find`, with the related objects of ``nested``'s relations in the same query.
+
+        ``nested`` maps a relation property to the logical properties wanted of its target (a list, or
+        ``None`` for all of them); each such relation then holds a logical dict with ``_id`` instead of
+        an id. One query instead of a GET per related object (Lime's responseFormat nests belongs-to
+        relations).
+        """
+        mapping = self.mappings[logical_type]
+        shape: dict[str, Any] = {"_id": ""}
+        targets: dict[str, tuple[str, str]] = {}  # lime prop -> (logical prop, target logical type)
+        for logical, actual in mapping.properties.items():
+            if logical not in nested:
+                shape[actual] = ""
+                continue
+            target = self.mappings.relation_target(logical_type, logical)
+            if target is None:
+                raise ValueError(f"{logical_type}.{logical} is not a relation")
+            target_mapping = self.mappings[target]
+            wanted = nested[logical] if nested[logical] is not None else list(target_mapping.properties)
+            shape[actual] = {"_id": "", **{target_mapping.prop(p): "" for p in wanted}}
+            targets[actual] = (logical, target)
+        order = [{mapping.prop(order_by): "ASC"}, {"_id": "ASC"}] if order_by else [{"_id": "ASC"}]
+        for obj in self.client.query(mapping.limetype, shape, filter=filter, order_by=order, limit=limit):
+            values = self._to_logical(logical_type, obj)
+            for actual, (logical, target) in targets.items():
+                related = obj.get(actual)
+                if isinstance(related, Mapping):
+                    values[logical] = self._to_logical(target, related) if related.get("_id") is not None else None
+            yield values
+
     def find_one(self, logical_type: str, criteria: Mapping[str, Any]) -> dict[str, Any] | None:
         """The oldest match, or None. Several matches mean duplicates someone should clean up."""
         return next(self.find(logical_type, criteria, limit=1), None)

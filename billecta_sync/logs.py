@@ -51,6 +51,12 @@ def correlation_id() -> str:
     return str(get_contextvars().get("correlation_id", ""))
 
 
+def monitor_log_id() -> int | None:
+    """The monitor log of the running per-object task, bound by the task base class (None outside one)."""
+    value = get_contextvars().get("monitor_log_id")
+    return int(value) if isinstance(value, int) or (isinstance(value, str) and value.isdigit()) else None
+
+
 def redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key in list(event):
         if key.lower() in _SECRET_KEYS:

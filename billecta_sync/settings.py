@@ -115,6 +115,8 @@ class WorkerSettings:
     visibility_timeout_s: int = 3600
     retention_days: int = 90  # how long finished inbox rows and monitor history are kept
     sweep_interval_s: int = 60  # how often rows that never reached a worker are looked for
+    # How long an invoice refresh waits for the rest of a burst of events about the same invoice.
+    coalesce_window_s: float = 1.0
     metrics_port: int = 0  # the worker's Prometheus exporter (0: off)
     metrics_addr: str = "127.0.0.1"
 
@@ -307,6 +309,10 @@ class _SettingsInput(BaseSettings):
         "WORKER_SWEEP_INTERVAL_S", "worker.sweep_interval_s",
         "how often the sweeper re-publishes rows that never reached a worker (default 60; rows waiting "
         "twice that long are re-published)", _W.sweep_interval_s, ge=5)
+    worker_coalesce_window_s: float = _setting(
+        "WORKER_COALESCE_WINDOW_S", "worker.coalesce_window_s",
+        "how long an invoice refresh waits for more events about the same invoice, which it then covers "
+        "(0: no wait)", _W.coalesce_window_s, ge=0, le=30)
     worker_metrics_port: int = _setting(
         "WORKER_METRICS_PORT", "worker.metrics_port",
         "port of the worker's Prometheus exporter (/metrics; default 0: off); with several worker processes on "
@@ -516,6 +522,7 @@ class _SettingsInput(BaseSettings):
                 task_soft_time_limit_s=self.worker_task_soft_time_limit_s,
                 task_time_limit_s=self.worker_task_time_limit_s,
                 sweep_interval_s=self.worker_sweep_interval_s,
+                coalesce_window_s=self.worker_coalesce_window_s,
                 metrics_port=self.worker_metrics_port,
                 metrics_addr=self.worker_metrics_addr,
             ),

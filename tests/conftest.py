@@ -66,9 +66,11 @@ def start_stack(tmp: Path, *, database_url: str | None, redis_index: int, **over
         import redis
 
         redis.Redis.from_url(redis_url).flushdb()
+    # A short coalescing window: bursts are still coalesced, and no test waits a whole second per invoice.
+    extra_env = {"WORKER_COALESCE_WINDOW_S": "0.3", **dict(overrides.pop("extra_env", None) or {})}  # type: ignore[call-overload]
     config = StackConfig(var_dir=tmp, ports=Ports.free(), redis_url=redis_url, database_url=database_url,
                          services=("billecta-sandbox", "lime-sandbox", "gateway", "worker", "beat"),
-                         quiet=True, **overrides)  # type: ignore[arg-type]
+                         quiet=True, extra_env=extra_env, **overrides)  # type: ignore[arg-type]
     stack = Stack(config)
     try:
         stack.start(timeout_s=90)

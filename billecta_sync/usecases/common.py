@@ -11,7 +11,10 @@ from billecta_sync.billecta.errors import BillectaApiNotFoundException
 from billecta_sync.billecta.values import major_units
 from billecta_sync.lime.values import option_key, relation_id
 
-__all__ = ["as_date", "as_decimal", "differs", "iso_day", "money", "option_key", "relation_id",
+#: a related object the caller has not read, as opposed to None: read, and there is none
+UNREAD: Any = object()
+
+__all__ = ["UNREAD", "as_date", "as_decimal", "differs", "iso_day", "money", "option_key", "relation_id",
            "save_by_external_id", "text"]
 
 

@@ -13,7 +13,7 @@ import logging
 import os
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -103,6 +103,7 @@ class RequestStats:
             self.by_method_kind: Counter[str] = Counter()
             self.by_limetype_kind: Counter[str] = Counter()
             self.by_status: Counter[str] = Counter()
+            self.recent: deque[str] = deque(maxlen=TRACE_LENGTH)
             self.since = time.time()
 
     def count(self, method: str, kind: str, limetype: str | None) -> None:
@@ -113,6 +114,7 @@ class RequestStats:
             self.by_method_kind[f"{method} {kind}"] += 1
             if limetype:
                 self.by_limetype_kind[f"{limetype} {kind}"] += 1
+            self.recent.append(f"{method} {kind} {limetype or ''}".rstrip())
 
     def status(self, code: int) -> None:
         with self._lock:
@@ -127,9 +129,12 @@ class RequestStats:
                 "by_method_kind": dict(self.by_method_kind),
                 "by_limetype_kind": dict(self.by_limetype_kind),
                 "by_status": dict(self.by_status),
+                "recent": list(self.recent),
                 "since": self.since,
             }
 
+
+TRACE_LENGTH = 5000  # the last requests, oldest first, so a test or bench can see which calls a flow made
 
 # (endpoint, method) -> kind used in the stats; the endpoint alone covers every method.
 _KINDS: dict[tuple[str, str | None], str] = {
@@ -150,6 +155,13 @@ _KINDS: dict[tuple[str, str | None], str] = {
     ("subscriptions_available", None): "subscription",
     ("subscription", None): "subscription",
 }
+
+
+def _loads(raw: str | None) -> Any:
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return None
 
 
 def _request_kind() -> str:
@@ -840,7 +852,11 @@ def create_app(config: LimeSandboxConfig | None = None) -> Flask:
         # Registered before the fault injector so injected 429/5xx answers are counted too.
         if request.path.startswith(sb.api_prefix):
             limetype = (request.view_args or {}).get("limetype")
-            sb.stats.count(request.method, _request_kind(), limetype)
+            kind = _request_kind()
+            if kind == "query" and limetype is None:
+                body = request.get_json(silent=True) if request.method == "POST" else _loads(request.args.get("q"))
+                limetype = body.get("limetype") if isinstance(body, dict) else None
+            sb.stats.count(request.method, kind, limetype if isinstance(limetype, str) else None)
 
     sb.injector.install(app)
 

@@ -34,6 +34,7 @@ from billecta_sync.billecta.errors import (
 from billecta_sync.container import Services
 from billecta_sync.db import Database
 from billecta_sync.lime.errors import LimeNotFound
+from billecta_sync.mappings import DEFAULT_MODEL
 from billecta_sync.settings import Settings, load_settings
 
 __all__ = ["FakeBillecta", "FakeLime", "OrderIds", "Published", "QuickLockRedis", "RecordingQueue", "Write",
@@ -114,6 +115,7 @@ class FakeLime(_Faults):
         super().__init__()
         self.objects: dict[str, dict[int, dict[str, Any]]] = {}
         self.writes: list[Write] = []
+        self.reads: list[str] = []  # "get <limetype>" / "query <limetype>", in order
         self._next_id = 1000
 
     # -- seeding and reading back (not recorded as writes)
@@ -142,6 +144,7 @@ class FakeLime(_Faults):
 
     def get(self, limetype: str, id: int) -> dict[str, Any]:
         self._maybe_fail("get")
+        self.reads.append(f"get {limetype}")
         return copy.deepcopy(self._stored(limetype, id))
 
     def create(self, limetype: str, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -167,13 +170,29 @@ class FakeLime(_Faults):
               order_by: list[Any] | None = None, limit: int | None = None, page_size: int = 200
               ) -> Iterator[dict[str, Any]]:
         self._maybe_fail("query")
+        self.reads.append(f"query {limetype}")
         found = [o for o in self.objects.get(limetype, {}).values() if _matches(o, filter)]
         for order in reversed(order_by or [{"_id": "ASC"}]):
             ((prop, direction),) = order.items()
             found.sort(key=lambda o, p=prop: _sort_key(o.get(p)), reverse=direction == "DESC")
-        wanted = list(properties)
         for obj in found[:limit]:
-            yield {p: copy.deepcopy(obj.get(p)) for p in ["_id", *wanted]}
+            yield self._shaped(limetype, obj, properties)
+
+    def _shaped(self, limetype: str, obj: Mapping[str, Any], properties: list[str] | Mapping[str, Any]
+                ) -> dict[str, Any]:
+        """The object as a query answers it: a nested relation (``{"prop": {...}}``) holds the related object."""
+        shaped: dict[str, Any] = {"_id": obj.get("_id")}
+        for prop in properties:
+            sub = properties[prop] if isinstance(properties, Mapping) else ""
+            if not isinstance(sub, Mapping):
+                shaped[prop] = copy.deepcopy(obj.get(prop))
+                continue
+            # The fake's limetypes are the default model's: the relation's target comes from there.
+            target = DEFAULT_MODEL[limetype][prop].removeprefix("->")
+            related_id = _comparable(obj.get(prop))
+            related = self.objects.get(target, {}).get(int(related_id)) if related_id else None
+            shaped[prop] = self._shaped(target, related, sub) if related is not None else None
+        return shaped
 
     def query_ids(self, limetype: str, filter: dict[str, Any] | None) -> list[int]:
         return [int(row["_id"]) for row in self.query(limetype, ["_id"], filter)]
@@ -428,6 +447,7 @@ def settings_for(tmp_path: Path, **env: str) -> Settings:
         "GATEWAY_API_KEYS_OPERATOR": "dev-operator-key",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'service.db'}",
         "REDIS_URL": "redis://127.0.0.1:9/0",
+        "WORKER_COALESCE_WINDOW_S": "0",  # a test's events come one at a time: nothing to wait for
         **env,
     })
 

@@ -12,7 +12,7 @@ from billecta_sync.container import Services
 from billecta_sync.inbound.billecta_events import SUPPORTED_EVENTS, BillectaEvent
 from billecta_sync.usecases.billecta_to_lime.debtcollections import sync_debt_collection_from_billecta
 from billecta_sync.usecases.billecta_to_lime.debtors import sync_debtor_from_billecta
-from billecta_sync.usecases.billecta_to_lime.invoices import sync_invoice_from_billecta
+from billecta_sync.usecases.billecta_to_lime.invoices import refresh_invoice_for_event, sync_invoice_from_billecta
 from billecta_sync.usecases.billecta_to_lime.reminders import sync_reminder_invoice_from_billecta
 from billecta_sync.usecases.billecta_to_lime.unhandled_payments import sync_unhandled_payment
 
@@ -44,13 +44,13 @@ def handler_for(event: BillectaEvent) -> Handler | None:
          # credit invoice each get an AmountCreditedOnInvoice
          "AmountWrittenOffOnInvoice", "AmountCreditedOnInvoice")
 def _invoice_from_billecta(services: Services, event: BillectaEvent) -> str:
-    return sync_invoice_from_billecta(services, event.action_public_id)
+    return refresh_invoice_for_event(services, event.action_public_id)
 
 
 @handles("InvoicePaymentReceived")
 def _invoice_and_payments(services: Services, event: BillectaEvent) -> str:
     """Payment events: the invoice's payments, then the invoice itself (amounts, status), both fresh."""
-    return sync_invoice_from_billecta(services, event.action_public_id, with_payments=True)
+    return refresh_invoice_for_event(services, event.action_public_id, with_payments=True)
 
 
 @handles("AutogiroWithdrawalFailedOnInvoice", "AutogiroWithdrawalRenewedOnInvoice")

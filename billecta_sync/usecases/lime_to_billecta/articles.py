@@ -9,7 +9,7 @@ from billecta_sync.container import Services
 from billecta_sync.errors import PermanentError
 from billecta_sync.lime_repo import LimeRepo
 from billecta_sync.locks import object_lock
-from billecta_sync.usecases.common import as_decimal, option_key, save_by_external_id, text
+from billecta_sync.usecases.common import UNREAD, as_decimal, option_key, save_by_external_id, text
 from billecta_sync.usecases.lime_to_billecta.relations import Outcome, creditor_of, linked_creditor, refusal
 
 PRODUCT_TYPES = {"standard": "Service", "package": "Package"}
@@ -52,13 +52,19 @@ def product_view(article: dict[str, Any], creditor_public_id: str) -> dict[str, 
 
 def ensure_product(services: Services, repo: LimeRepo, creditor_id: int, creditor_public_id: str,
                    article_id: int, *, validate: bool = True, cache: dict[int, str] | None = None,
-                   article: dict[str, Any] | None = None) -> str:
-    """The article's Billecta product id for this creditor, creating product/creditorarticle if needed."""
+                   article: dict[str, Any] | None = None, link: dict[str, Any] | None = UNREAD) -> str:
+    """The article's Billecta product id for this creditor, creating product/creditorarticle if needed.
+
+    ``link`` is the creditorarticle when the caller has read it already (None: read, there is none)."""
     if cache is not None and article_id in cache:
         return cache[article_id]
-    link = repo.find_one("creditorarticle", {"creditor": creditor_id, "article": article_id})
+    criteria = {"creditor": creditor_id, "article": article_id}
+    if link is UNREAD or link is None:  # none read ahead may be stale: another order may have made it since
+        link = repo.find_one("creditorarticle", criteria)
     if link is None:
-        link = repo.create("creditorarticle", {"creditor": creditor_id, "article": article_id})
+        # Under the article's lock, so orders of a batch that share a new article make one relation, not one each.
+        with object_lock(services.redis, f"article:{article_id}", timeout_s=services.settings.worker.lock_timeout_s):
+            link = repo.find_one("creditorarticle", criteria) or repo.create("creditorarticle", criteria)
     public_id = text(link.get("articlepublicid"))
     if public_id and validate:
         try:

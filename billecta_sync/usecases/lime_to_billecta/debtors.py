@@ -9,7 +9,7 @@ from billecta_sync.container import Services
 from billecta_sync.errors import PermanentError
 from billecta_sync.lime_repo import LimeRepo
 from billecta_sync.locks import object_lock
-from billecta_sync.usecases.common import option_key, relation_id, save_by_external_id, text
+from billecta_sync.usecases.common import UNREAD, option_key, relation_id, save_by_external_id, text
 from billecta_sync.usecases.echoes import remember_sent
 from billecta_sync.usecases.lime_to_billecta.relations import Outcome, creditor_of, linked_creditor, refusal
 
@@ -42,14 +42,19 @@ def debtor_view(debtor: dict[str, Any], creditor_public_id: str) -> dict[str, An
 
 
 def ensure_debtor(services: Services, repo: LimeRepo, creditor_id: int, creditor_public_id: str,
-                  debtor_id: int, *, validate: bool = True) -> str:
+                  debtor_id: int, *, validate: bool = True, link: dict[str, Any] | None = UNREAD) -> str:
     """The debtor's Billecta id for this creditor, creating the debtor (and creditordebtor) if needed.
 
     Idempotent: a debtor created by an earlier, interrupted attempt is found again by its external id.
+    ``link`` is the creditordebtor when the caller has read it already (None: read, there is none).
     """
-    link = repo.find_one("creditordebtor", {"creditor": creditor_id, "debtor": debtor_id})
+    criteria = {"creditor": creditor_id, "debtor": debtor_id}
+    if link is UNREAD or link is None:  # none read ahead may be stale: another order may have made it since
+        link = repo.find_one("creditordebtor", criteria)
     if link is None:
-        link = repo.create("creditordebtor", {"creditor": creditor_id, "debtor": debtor_id})
+        # Under the debtor's lock, so orders of a batch that share a new debtor make one relation, not one each.
+        with object_lock(services.redis, f"debtor:{debtor_id}", timeout_s=services.settings.worker.lock_timeout_s):
+            link = repo.find_one("creditordebtor", criteria) or repo.create("creditordebtor", criteria)
     public_id = text(link.get("debtorpublicid"))
     if public_id and validate:
         try:

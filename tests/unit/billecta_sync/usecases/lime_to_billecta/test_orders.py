@@ -263,9 +263,9 @@ def test_an_outage_before_the_last_attempt_leaves_no_error_on_the_order(services
         upsert_attest_order(services, ids.order, attest=True, final_attempt=False)
 
     assert raised.value is outage  # unchanged, so the task retries it
-    # The order only says it is being processed: a retry is coming, so there is no error to show yet.
-    assert [w.values for w in fake_lime.writes_to("order")] == [{"orderstatus": "processing"}]
-    assert order_state(fake_lime, ids.order) == ("processing", "", "")
+    # A retry is coming, so there is no error to show yet: the order is not written at all.
+    assert fake_lime.writes_to("order") == []
+    assert order_state(fake_lime, ids.order) == ("created", "", "")
 
 
 def test_an_outage_on_the_last_attempt_shows_the_error_on_the_order(services: Services, fake_lime: FakeLime,
