@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from typing import Any
 
+from billecta_sync import logs
 from billecta_sync.billecta.errors import BillectaApiNotFoundException
 from billecta_sync.container import Services
 from billecta_sync.errors import PermanentError
 from billecta_sync.lime_repo import LimeRepo
 from billecta_sync.locks import object_lock
-from billecta_sync.usecases.common import UNREAD, option_key, relation_id, save_by_external_id, text
+from billecta_sync.usecases.common import UNREAD, differs, option_key, relation_id, save_by_external_id, text
 from billecta_sync.usecases.echoes import remember_sent
 from billecta_sync.usecases.lime_to_billecta.relations import Outcome, creditor_of, linked_creditor, refusal
+from billecta_sync.usecases.read_ahead import read_for_batch
 
 DEBTOR_TYPES = {"private": "Private", "company": "Company"}
 
@@ -113,41 +116,74 @@ def _write_debtor(services: Services, view: dict[str, Any], public_id: str) -> s
         create=services.billecta.create_debtor)
 
 
+@dataclass
+class DebtorData:
+    debtor: dict[str, Any]  # with ``person`` nested: {"_id", "anonymized"}
+    links: list[dict[str, Any]]  # its creditordebtors, each with ``creditor`` nested: {"_id", "creditorpublicid"}
+
+
+def read_debtors(repo: LimeRepo, debtor_ids: list[int]) -> dict[int, DebtorData]:
+    """Debtors with their person and their creditor relations with the creditors: two queries for all."""
+    ids = sorted({int(i) for i in debtor_ids})
+    debtors = {int(d["_id"]): DebtorData(d, []) for d in repo.find_nested(
+        "debtor", {"key": "_id", "op": "IN", "exp": ids}, {"person": ["anonymized"]})}
+    if debtors:
+        relation = {"key": repo.mappings["creditordebtor"].prop("debtor"), "op": "IN", "exp": list(debtors)}
+        for link in repo.find_nested("creditordebtor", relation, {"creditor": ["creditorpublicid"]}):
+            owner = debtors.get(relation_id(link.get("debtor")) or 0)
+            if owner is not None:
+                owner.links.append(link)
+    return debtors
+
+
 def upsert_debtor(services: Services, debtor_id: int) -> str:
-    """Create or update the debtor in Billecta for every creditor it is billed by (creditordebtor)."""
+    """Create or update the debtor in Billecta for every creditor it is billed by (creditordebtor).
+
+    In a batch, a window of debtors is read at once with their person and relations (read_ahead)."""
     repo = LimeRepo(services.lime, services.mappings)
     with object_lock(services.redis, f"debtor:{debtor_id}", timeout_s=services.settings.worker.lock_timeout_s):
-        debtor = repo.get("debtor", debtor_id)
-        person_id = relation_id(debtor.get("person"))
-        if person_id is not None:
-            person = repo.get_or_none("person", person_id)
-            if person is not None and person.get("anonymized"):
-                return f"Debtor {debtor_id} belongs to anonymised person {person_id}; nothing sent."
+        data = read_for_batch(services, "debtor", debtor_id, logs.monitor_log_id(),
+                              lambda ids: read_debtors(repo, ids), encode=asdict,
+                              decode=lambda raw: DebtorData(**raw))
+        if data is None:
+            raise PermanentError(f"debtor {debtor_id} does not exist in Lime")
+        debtor = data.debtor
+        person = debtor.get("person")
+        if isinstance(person, dict) and person.get("anonymized"):
+            return f"Debtor {debtor_id} belongs to anonymised person {person['_id']}; nothing sent."
         try:
             check_debtor_rules(debtor)
         except PermanentError as exc:
             repo.update("debtor", debtor_id, {"billecta_error_message": str(exc)})
             raise
-        links = list(repo.find("creditordebtor", {"debtor": debtor_id}))
+        links = data.links
         if not links:
             return f"Debtor {debtor_id} has no creditor relation (creditordebtor); nothing sent."
         outcome = Outcome(f"Debtor {debtor_id}")
         creditors: dict[int, str] = {}
         for link in links:
+            nested = link.get("creditor")
             try:
-                creditor_public_id = linked_creditor(services, repo, creditor_of(link), creditors)
+                creditor_public_id = linked_creditor(services, repo, creditor_of(link), creditors,
+                                                     creditor=nested if isinstance(nested, dict) else None)
                 public_id = _save_debtor(services, debtor_view(debtor, creditor_public_id),
                                          text(link.get("debtorpublicid")))
             except Exception as exc:
                 message = refusal(exc)
-                repo.update("creditordebtor", link["_id"], {"billecta_error_message": message[:2000]})
+                _write_link(repo, link, {"billecta_error_message": message[:2000]})
                 outcome.errors.append(f"creditor {creditor_of(link)}: {message}")
                 continue
-            repo.update("creditordebtor", link["_id"], {"debtorpublicid": public_id, "billecta_error_message": ""})
+            _write_link(repo, link, {"debtorpublicid": public_id, "billecta_error_message": ""})
             outcome.done.append(f"creditor {creditor_of(link)} → debtor {public_id}")
         if not outcome.errors and text(debtor.get("billecta_error_message")):
             repo.update("debtor", debtor_id, {"billecta_error_message": ""})
         return outcome.message()
+
+
+def _write_link(repo: LimeRepo, link: dict[str, Any], values: dict[str, Any]) -> None:
+    """Write the creditordebtor only where it changes: an update that changes nothing costs no request."""
+    changed = {k: v for k, v in values.items() if differs(link.get(k), v)}
+    repo.update("creditordebtor", link["_id"], changed)
 
 
 def anonymize_debtor(services: Services, debtor_id: int) -> str:

@@ -51,13 +51,17 @@ def refusal(exc: Exception) -> str:
 
 
 def linked_creditor(services: Services, repo: LimeRepo, creditor_id: int | None,
-                    cache: dict[int, str], *, check_billecta: bool = True) -> str:
-    """The creditor's CreditorPublicId, checked once per run to exist in Billecta (404 → PermanentError)."""
+                    cache: dict[int, str], *, check_billecta: bool = True,
+                    creditor: dict[str, Any] | None = None) -> str:
+    """The creditor's CreditorPublicId, checked once per run to exist in Billecta (404 → PermanentError).
+
+    ``creditor``: the creditor already read (nested in its relation's query), so Lime is not asked again."""
     if creditor_id is None:
         raise PermanentError("the relation has no creditor")
     if creditor_id in cache:
         return cache[creditor_id]
-    creditor = repo.get("creditor", creditor_id)
+    if creditor is None:
+        creditor = repo.get("creditor", creditor_id)
     public_id = text(creditor.get("creditorpublicid"))
     if not public_id:
         raise PermanentError(f"creditor {creditor_id} is not linked to Billecta (creditorpublicid is empty)")
