@@ -179,6 +179,7 @@ def _upsert_invoice(services: Services, repo: LimeRepo, action_public_id: str,
     links = {k: values.get(k) or (existing or {}).get(k) for k in ("creditor", "debtor")}
     links["had_adjustments"] = bool(existing) and any(
         differs(existing.get(k), 0.0) for k in ("writtenoffamount", "creditedamount"))
+    links["had_payments"] = bool(existing) and differs(existing.get("paidamount"), 0.0)
     # The invoice sync never writes these, so what Lime showed before it is still current.
     links["autogiro"] = {k: (existing or {}).get(k) for k in ("autogirostatus", "autogirostatusat")}
     return outcome, invoice_id, links

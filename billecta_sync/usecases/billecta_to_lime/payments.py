@@ -49,12 +49,15 @@ def incoming_payments(services: Services, invoice: dict[str, Any]) -> list[dict[
 
 def sync_invoice_payments(services: Services, repo: LimeRepo, invoice: dict[str, Any], invoice_id: int,
                           links: dict[str, Any]) -> str:
-    """Create or update the Lime payments of one invoice (``links``: its Lime creditor and debtor ids).
-    The caller holds the invoice's lock."""
+    """Create or update the Lime payments of one invoice (``links``: its Lime creditor and debtor ids, and
+    ``had_payments``: whether the Lime invoice showed a paid amount before this sync). The caller holds the
+    invoice's lock."""
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     payments = incoming_payments(services, invoice)
     known: dict[str, dict[str, Any]] = {}
-    if payments:
+    if payments and links.get("had_payments", True):
+        # Lime's payments are written after the invoice's paid amount: an invoice that showed nothing paid
+        # before this sync has none yet, so the first payment of an invoice costs no query (like adjustments).
         known = {str(p.get("paymentbillectaid")): p for p in repo.find("payment", {"invoice": invoice_id})}
     for payment in payments:
         reference = text(payment.get("PaymentReferenceId"))
