@@ -18,6 +18,7 @@ BENCHES = {
     "billecta_events": "bench.billecta_events",  # payment webhooks -> Lime; the nightly expiry job
     "interactive": "bench.interactive",  # a collection control, gateway -> worker -> Billecta -> Lime -> answer
     "reports": "bench.reports",  # the AR report for 10 000 open invoices: seconds, requests, peak memory
+    "monitor_mirror": "bench.monitor_mirror",  # Lime requests per object for the integration monitor mirror
 }
 
 

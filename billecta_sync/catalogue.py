@@ -259,6 +259,12 @@ FINISH_RUNNING_BATCHES_NIGHTLY = Job(
     "billecta_sync.monitor.finish_running_batches_nightly", Kind.SCHEDULED, QUEUE_SCHEDULED,
     f"{_JOBS}.settling:settle_stale_batches", "Force-complete batches whose tasks were lost",
     schedule=Schedule("03:00 UTC", minute="0", hour="3"))
+MIRROR_MONITOR_TO_LIME = Job(
+    "billecta_sync.monitor.mirror_to_lime", Kind.SCHEDULED, QUEUE_SCHEDULED,
+    f"{_JOBS}.lime_monitor:mirror_to_lime",
+    "Copy new and settled monitor batches and finished logs into Lime's integration monitor (LIME_MONITOR_MIRROR)",
+    schedule=Schedule("every WORKER_SWEEP_INTERVAL_S", interval_setting="worker.sweep_interval_s",
+                      expires_before_next=True))
 SWEEP_INBOX = Job(
     "billecta_sync.webhooks.sweep_inbox", Kind.SCHEDULED, QUEUE_SCHEDULED,
     "billecta_sync.inbound.delivery:sweep", "Re-publish inbox rows and batches that never reached a worker",

@@ -2,6 +2,9 @@
 
 Statuses follow the CRM package the service replaces: a log is running, ok or error; a batch is
 running until every log has finished, then ok, or donewitherror when any log failed.
+
+Every change the Lime copy must show (a log finishing, a batch starting, settling or failing) clears
+``lime_synced_at`` in the same statement, which is how ``usecases/jobs/lime_monitor.py`` finds what to send.
 """
 
 from __future__ import annotations
@@ -47,14 +50,15 @@ def existing_logs(db: Database, batch_id: int) -> list[tuple[int, str]]:
 def mark_batch_started(db: Database, batch_id: int, total: int, message: str = "") -> None:
     with db.session() as session:
         session.execute(update(MonitorBatch).where(MonitorBatch.id == batch_id)
-                        .values(started=True, total=total, message=message[:4000], updated_at=utcnow()))
+                        .values(started=True, total=total, message=message[:4000], updated_at=utcnow(),
+                                lime_synced_at=None))
 
 
 def fail_batch(db: Database, batch_id: int, message: str) -> None:
     with db.session() as session:
         session.execute(update(MonitorBatch).where(MonitorBatch.id == batch_id)
                         .values(status=MonitorStatus.ERROR, message=message[:4000], ended_at=utcnow(),
-                                updated_at=utcnow()))
+                                updated_at=utcnow(), lime_synced_at=None))
 
 
 def log_started(db: Database, log_id: int, task_id: str, correlation_id: str = "") -> None:
@@ -78,7 +82,7 @@ def log_finished(db: Database, log_id: int, status: str, message: str = "") -> N
         raise ValueError(f"a log finishes ok or error, not {status!r}")
     with db.session() as session:
         session.execute(update(MonitorLog).where(MonitorLog.id == log_id)
-                        .values(status=status, message=message[:4000], updated_at=utcnow()))
+                        .values(status=status, message=message[:4000], updated_at=utcnow(), lime_synced_at=None))
 
 
 def settle_batches(
@@ -101,7 +105,7 @@ def settle_batches(
             result = session.execute(
                 update(MonitorLog)
                 .where(*conditions)
-                .values(status=MonitorStatus.ERROR, updated_at=now,
+                .values(status=MonitorStatus.ERROR, updated_at=now, lime_synced_at=None,
                         message="The task did not finish (lost or stuck); replay it from the dead letters.")
             )
             counts["stale_logs"] = int(result.rowcount)  # type: ignore[attr-defined]
@@ -118,6 +122,7 @@ def settle_batches(
             batch.status = (MonitorStatus.DONE_WITH_ERROR if _any_log(session, batch.id, MonitorStatus.ERROR)
                             else MonitorStatus.OK)
             batch.ended_at = last or now
+            batch.lime_synced_at = None
             counts["settled"] += 1
     return counts
 
@@ -165,6 +170,8 @@ def batch_summary(db: Database, batch_id: int) -> dict[str, Any] | None:
             "message": batch.message,
             "created_at": batch.created_at.isoformat() + "Z",
             "ended_at": batch.ended_at.isoformat() + "Z" if batch.ended_at else None,
+            # Its integration_monitor_batch in Lime once the mirror has created it (LIME_MONITOR_MIRROR).
+            "lime_id": batch.lime_id if batch.lime_id else None,
             "counts": {s: int(stats.get(s, 0)) for s in (MonitorStatus.RUNNING, MonitorStatus.OK,
                                                           MonitorStatus.ERROR)},
             "logs": [{"id": i, "limetype": lt, "object_id": oid, "status": st, "message": msg, "attempts": at}

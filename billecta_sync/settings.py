@@ -139,6 +139,16 @@ class WorkerSettings:
 
 
 @dataclass(frozen=True)
+class LimeMonitorSettings:
+    """The copy of the integration monitor in Lime (``billecta_sync/usecases/jobs/lime_monitor.py``)."""
+
+    #: mirror monitor batches and logs into Lime's integration_monitor_batch / integration_monitor_log
+    mirror: bool = False
+    #: the integration_monitor record they belong to (created when Lime has none with this key)
+    integration_key: str = "billecta-sync"
+
+
+@dataclass(frozen=True)
 class FlowerSettings:
     # user:password logins Flower accepts (``--basic-auth``); two during a password change.
     basic_auth: tuple[Secret, ...] = ()
@@ -158,6 +168,7 @@ class Settings:
     source: str = "environment"
     environment: str = production.PRODUCTION
     flower: FlowerSettings = field(default_factory=FlowerSettings)
+    lime_monitor: LimeMonitorSettings = field(default_factory=LimeMonitorSettings)
 
     @property
     def production(self) -> bool:
@@ -256,6 +267,16 @@ class _SettingsInput(BaseSettings):
     lime_rate_limit_period_s: float = _setting(
         "LIME_RATE_LIMIT_PERIOD_S", "lime.rate_limit_period_s", "length of that period in seconds (default 300)",
         _L.rate_limit_period_s, ge=1)
+    # None: follows the mode, so production mirrors unless told not to and `make run` does not unless told to.
+    lime_monitor_mirror: bool | None = _setting(
+        "LIME_MONITOR_MIRROR", "lime.monitor.mirror",
+        "copy every monitor batch and log into Lime's integration monitor (integration_monitor_batch and "
+        "integration_monitor_log; default: true in production, false in development)", None)
+    lime_monitor_integration_key: str = _setting(
+        "LIME_MONITOR_INTEGRATION_KEY", "lime.monitor.integration_key",
+        "integration_key of the Lime integration_monitor record the mirrored batches belong to; created when "
+        f"missing (default {LimeMonitorSettings.integration_key}, at most 32 characters)",
+        LimeMonitorSettings.integration_key, min_length=1, max_length=32)
     gateway_prefix: str = _setting(
         "GATEWAY_PREFIX", "gateway.prefix", f"URL prefix of the gateway's endpoints (default {DEFAULT_PREFIX})",
         _G.prefix)
@@ -534,6 +555,11 @@ class _SettingsInput(BaseSettings):
             source=source,
             environment=self.environment,
             flower=FlowerSettings(basic_auth=self.flower_basic_auth),
+            lime_monitor=LimeMonitorSettings(
+                mirror=(self.environment == production.PRODUCTION if self.lime_monitor_mirror is None
+                        else self.lime_monitor_mirror),
+                integration_key=self.lime_monitor_integration_key,
+            ),
         )
 
 
@@ -676,6 +702,8 @@ def _config_error(error: ErrorDetails, from_environment: Mapping[str, Any]) -> C
         text = "must be a string"
     elif kind_of_error == "string_too_short":
         text = "must not be empty"
+    elif kind_of_error == "string_too_long":
+        text = f"must be at most {context.get('max_length')} characters"
     else:
         text = f"is not valid: {error['msg']}"
     return kind(f"setting {name}{'' if text.startswith(':') else ' '}{text}")

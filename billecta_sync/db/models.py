@@ -72,6 +72,19 @@ class MonitorStatus:
     DONE_WITH_ERROR = "donewitherror"
 
 
+class LimeMirror:
+    """What ``lime_id`` and ``lime_synced_at`` of a monitor batch or log say about its copy in Lime.
+
+    * ``lime_synced_at`` NULL: Lime lacks the row's latest change (``billecta_sync.monitor`` clears it on every
+      change worth mirroring: a log finishing, a batch settling); set: Lime has it.
+    * ``lime_id``: the Lime object; NULL before it is created; ``IN_FLIGHT`` while a create is sent and its
+      answer not yet recorded, so after a crash it is looked up in Lime before being created a second time.
+    * ``lime_synced_at`` set without ``lime_id``: finished before the mirror existed (migration 0003), never sent.
+    """
+
+    IN_FLIGHT = 0
+
+
 class MonitorBatch(Base):
     """A user-started bulk operation (one Lime command), like the seed's integration_monitor_batch."""
 
@@ -89,12 +102,15 @@ class MonitorBatch(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    #: the mirror in Lime's integration_monitor_batch (usecases/jobs/lime_monitor.py): see LimeMirror
+    lime_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    lime_synced_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
     # Never loaded with the batch: settling a 10 000-object batch after each finished object used to build
     # every log as an object each time. Query MonitorLog by batch_id instead.
     logs: Mapped[list[MonitorLog]] = relationship(back_populates="batch", lazy="raise")
 
-    __table_args__ = (Index("ix_batch_status", "status"),)
+    __table_args__ = (Index("ix_batch_status", "status"), Index("ix_batch_lime_pending", "lime_synced_at", "id"))
 
 
 class MonitorLog(Base):
@@ -114,6 +130,9 @@ class MonitorLog(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
     correlation_id: Mapped[str] = mapped_column(String(64), default="")
+    #: the mirror in Lime's integration_monitor_log, as on MonitorBatch (see LimeMirror)
+    lime_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    lime_synced_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
     batch: Mapped[MonitorBatch | None] = relationship(back_populates="logs")
 
@@ -121,6 +140,7 @@ class MonitorLog(Base):
         Index("ix_log_batch_status", "batch_id", "status"),
         Index("ix_log_object", "limetype", "object_id"),
         Index("ix_log_updated", "updated_at"),
+        Index("ix_log_lime_pending", "lime_synced_at", "id"),
     )
 
 

@@ -121,6 +121,10 @@ def _file(name: str) -> Property:
     return Property(name, "file")
 
 
+def _time(name: str) -> Property:
+    return Property(name, "time")
+
+
 def _lt(name: str, singular: str, plural: str, props: list[Property], descriptive: tuple[str, ...]) -> LimeType:
     return LimeType(name, singular, plural, tuple(props), descriptive)
 
@@ -130,6 +134,7 @@ _ERR = "billecta_error_message"
 _ROWTYPE_KEYS = ("standard", "package", "message")
 _DELIVERY_KEYS = ("email", "mail", "manually", "sms", "einvoice", "kivra")
 _DELIVERY_TEXTS = {"sms": "SMS", "einvoice": "E-invoice"}
+_MONITOR_TEXTS = {"ok": "OK", "donewitherror": "Done with error"}
 
 _LIMETYPES = [
     _lt(
@@ -293,6 +298,45 @@ _LIMETYPES = [
         "Documents",
         [_s("title"), _file("document"), _rel("invoice"), _rel("creditor")],
         ("title",),
+    ),
+    # The integration monitor package's limetypes (appended last, so the option ids above stay put). The
+    # integration_monitor fields are the package's; those of batch and log are the ones billecta-sync writes
+    # (the package does not publish its own), with the seed's statuses.
+    _lt(
+        "integration_monitor",
+        "Integration monitor",
+        "Integration monitors",
+        [
+            _s("name"), _s("integration_key", indexed=True), _opt("type", "batch", "message"), _yes("active"),
+            _int("alert_interval"), _int("alert_no_creates_deceeds"), _int("alert_no_updates_deceeds"),
+            _int("alert_no_deletes_deceeds"), _time("alert_timestamp"),
+            _opt("alertstatus", "notcalculated", "ok", "error", texts={"notcalculated": "Not calculated"}),
+            _t("alerttext"),
+        ],
+        ("name",),
+    ),
+    _lt(
+        "integration_monitor_batch",
+        "Integration monitor batch",
+        "Integration monitor batches",
+        [
+            _rel("integration_monitor"), _s("title"), _s("operation"),
+            _opt("status", "running", "ok", "donewitherror", "error", texts=_MONITOR_TEXTS),
+            _time("starttime"), _time("endtime"), _int("totalcount"), _int("okcount"), _int("errorcount"),
+            _t("message"), _s("externalid", indexed=True),
+        ],
+        ("title",),
+    ),
+    _lt(
+        "integration_monitor_log",
+        "Integration monitor log",
+        "Integration monitor logs",
+        [
+            _rel("integration_monitor"), _rel("integration_monitor_batch"), _s("operation"), _s("limetype"),
+            _int("objectid"), _opt("status", "running", "ok", "error", texts=_MONITOR_TEXTS), _t("message"),
+            _int("attempts"), _time("starttime"), _time("endtime"), _s("externalid", indexed=True),
+        ],
+        ("limetype", "objectid"),
     ),
 ]
 

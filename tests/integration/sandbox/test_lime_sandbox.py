@@ -374,6 +374,7 @@ def test_limetype_api_lists_the_data_model(lime: Lime) -> None:
     assert {lt["name"] for lt in listed} == {
         "creditor", "company", "person", "debtor", "creditordebtor", "article", "creditorarticle", "order",
         "orderrow", "invoice", "invoicerow", "payment", "debtcollection", "document",
+        "integration_monitor", "integration_monitor_batch", "integration_monitor_log",
     }
     invoice = lime.get("limetype/invoice/").json()
     props = {p["name"]: p for p in invoice["_embedded"]["properties"]}

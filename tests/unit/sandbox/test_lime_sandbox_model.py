@@ -40,7 +40,7 @@ def test_data_model_types_follow_the_conventions() -> None:
     ]
     option_ids = [o.id for lt in DATA_MODEL.values() for p in lt.properties for o in p.options]
     assert len(option_ids) == len(set(option_ids))
-    assert len(all_events()) == 4 * 14
+    assert len(all_events()) == 4 * 17
 
 
 def test_coerce_write_rules() -> None:
