@@ -19,6 +19,7 @@ BENCHES = {
     "interactive": "bench.interactive",  # a collection control, gateway -> worker -> Billecta -> Lime -> answer
     "reports": "bench.reports",  # the AR report for 10 000 open invoices: seconds, requests, peak memory
     "monitor_mirror": "bench.monitor_mirror",  # Lime requests per object for the integration monitor mirror
+    "month_end": "bench.month_end",  # 2 000 orders under Lime Cloud's budget: minutes to the last invoice
 }
 
 

@@ -65,13 +65,16 @@ def test_a_batch_of_orders_costs_at_most_eight_lime_requests_per_order(stack: St
     assert counts.get("POST create invoicerow") == 3 * ORDERS
     assert counts.get("PUT update order") == ORDERS
     # Reads: the batch's orders once to start it, four queries per window of orders (tasks starting at the
-    # same moment on the thread pool may each open one: a few windows at most), and per invoice one lookup
-    # of it and one of its order — never a GET per related object.
+    # same moment on the thread pool may each open one: a few windows at most), and for the invoices a
+    # lookup of each and of its order, shared by the events handled at the same moment — at most two per
+    # invoice; never a GET per related object.
     counts.pop("POST query invoice", None)  # sent_invoices() above
     assert not [k for k in counts if k.startswith("GET get")], counts
     windows = counts.get("GET query orderrow", 0)
     assert 1 <= windows <= 3, counts
-    assert sum(n for k, n in counts.items() if "query" in k) == 1 + 4 * windows + 2 * ORDERS, counts
+    assert 1 <= counts.get("GET query invoice", 0) <= ORDERS, counts
+    assert 1 <= counts.get("GET query order", 0) - 1 - windows <= ORDERS, counts
+    assert sum(n for k, n in counts.items() if "query" in k) <= 1 + 4 * windows + 2 * ORDERS, counts
     assert sum(counts.values()) <= 8 * ORDERS, counts
 
 
@@ -85,7 +88,7 @@ def sent_invoices(stack: Stack, order_ids: list[int]) -> list[dict[str, Any]]:
     return [r for r in resp.json()["objects"] if option_key(r.get("invoicestatus")) == "sent"]
 
 
-def test_a_payment_costs_three_lime_requests_and_a_burst_of_one_invoice_one_refresh(
+def test_a_payment_costs_at_most_three_lime_requests_and_a_burst_of_one_invoice_one_refresh(
         stack: Stack, target: DemoTarget, billecta: BillectaClient, lime: LimeClient) -> None:
     seeded = seed(target, billecta, lime, orders=3)
     orders = lime.query_ids("order", {"key": "creditor", "op": "=", "exp": seeded.creditor_id})
@@ -107,12 +110,14 @@ def test_a_payment_costs_three_lime_requests_and_a_burst_of_one_invoice_one_refr
                                {"key": "paymentbillectaid", "op": "!", "exp": ""}))
     lime_invoices = {i["_id"] for i in lime.query("invoice", ["_id"], {"key": "order", "op": "IN", "exp": orders})}
     assert len([p for p in payments if p["invoice"] in lime_invoices]) == 5  # none lost, none doubled
-    # Per first payment of an invoice: find the invoice, update it, create the payment — no query for
-    # the payments an unpaid invoice cannot have. The burst: one lookup, one update, three creates.
+    # Per first payment of an invoice: update it, create the payment — no query for the payments an
+    # unpaid invoice cannot have — and find it, in one query with the invoices of the other events being
+    # handled at the same moment. The burst of one invoice: one lookup, one update, three creates.
     assert counts.get("POST create payment") == 5
     assert counts.get("PUT update invoice") == 3
-    assert counts.get("GET query invoice") == 3
-    assert sum(counts.values()) == 11, counts
+    lookups = counts.get("GET query invoice", 0)
+    assert 1 <= lookups <= 3, counts
+    assert sum(counts.values()) == 8 + lookups, counts
 
 
 def pay(stack: Stack, action: str, amount: str) -> None:

@@ -24,12 +24,13 @@ from billecta_sync.usecases.billecta_to_lime.invoice_state import (
 from billecta_sync.usecases.billecta_to_lime.payments import sync_invoice_adjustments, sync_invoice_payments
 from billecta_sync.usecases.billecta_to_lime.reminder_invoices import close_reminder_with_source, refresh_reminder
 from billecta_sync.usecases.common import differs, option_key, relation_id, text
+from billecta_sync.usecases.shared_reads import read_together
 
 
 def _relations(services: Services, repo: LimeRepo, invoice: dict[str, Any]) -> dict[str, Any]:
     """The Lime creditor, debtor and order of an invoice; for one made from a Lime order, all three in one
     query of that order (its ExternalReference names it), else by the Billecta ids they carry."""
-    from_order = _order_of(repo, invoice)
+    from_order = _order_of(services, repo, invoice)
     if from_order is not None:
         return from_order
     creditor_public_id = text(invoice.get("CreditorPublicId"))
@@ -48,6 +49,20 @@ def _relations(services: Services, repo: LimeRepo, invoice: dict[str, Any]) -> d
     return relations
 
 
+def _invoices_by_action(repo: LimeRepo, action_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The Lime invoice of each Billecta invoice action (the oldest, should there be two), its order nested."""
+    found: dict[str, dict[str, Any]] = {}
+    query = {"key": repo.mappings["invoice"].prop("actionpublicid"), "op": "IN", "exp": action_ids}
+    for invoice in repo.find_nested("invoice", query, {"order": ["orderstatus"]}):
+        found.setdefault(text(invoice.get("actionpublicid")), invoice)
+    return found
+
+
+def _orders_by_id(repo: LimeRepo, order_ids: list[str]) -> dict[str, dict[str, Any]]:
+    query = {"key": "_id", "op": "IN", "exp": [int(i) for i in order_ids]}
+    return {str(o["_id"]): o for o in repo.find_nested("order", query, {"creditor": ["creditorpublicid"]})}
+
+
 _ORDER_STATUS = "_orderstatus"  # carried beside the relations so the order's status needs no GET of its own
 
 
@@ -55,7 +70,7 @@ def _debtor_public_id(invoice: dict[str, Any]) -> str:
     return text((invoice.get("Debtor") or {}).get("DebtorPublicId") or invoice.get("DebtorPublicId"))
 
 
-def _order_of(repo: LimeRepo, invoice: dict[str, Any]) -> dict[str, Any] | None:
+def _order_of(services: Services, repo: LimeRepo, invoice: dict[str, Any]) -> dict[str, Any] | None:
     """Creditor, debtor and order (with its status) of an invoice made from a Lime order, from one query of
     that order; None when the invoice is not from an order, or the order no longer matches it."""
     reference = text(invoice.get("ExternalReference"))
@@ -64,8 +79,7 @@ def _order_of(repo: LimeRepo, invoice: dict[str, Any]) -> dict[str, Any] | None:
     raw_id = reference.removeprefix(ORDER_REFERENCE)
     if not raw_id.isdigit():
         return None
-    order = next(repo.find_nested("order", {"key": "_id", "op": "=", "exp": int(raw_id)},
-                                  {"creditor": ["creditorpublicid"]}), None)
+    order = read_together(services, "order-by-id", raw_id, lambda ids: _orders_by_id(repo, ids))
     if order is None:
         return None
     creditor = order.get("creditor") if isinstance(order.get("creditor"), dict) else {}
@@ -135,9 +149,10 @@ def _upsert_invoice(services: Services, repo: LimeRepo, action_public_id: str,
                     invoice: dict[str, Any]) -> tuple[str, int, dict[str, Any]]:
     """Returns the outcome, the Lime invoice id and its links: creditor and debtor ids, and whether the Lime
     invoice already showed a write-off or credit (``had_adjustments``), and its autogiro fields (``autogiro``)."""
-    # The invoice with its order's status nested: no GET of the order to keep its status in step.
-    existing = next(repo.find_nested("invoice", repo.filter_for("invoice", {"actionpublicid": action_public_id}),
-                                     {"order": ["orderstatus"]}, limit=1), None)
+    # The invoice with its order's status nested (no GET of the order to keep its status in step), in one
+    # query with the lookups of the other events being handled right now.
+    existing = read_together(services, "invoice-by-action", action_public_id,
+                             lambda action_ids: _invoices_by_action(repo, action_ids))
     order_status = ""
     if existing is not None and isinstance(existing.get("order"), dict):
         order_status = option_key(existing["order"].get("orderstatus")) or ""

@@ -14,7 +14,8 @@ from typing import Any
 
 from billecta_sync.container import Services
 from billecta_sync.lime_repo import LimeRepo
-from billecta_sync.usecases.common import as_date, differs, iso_day, money, text
+from billecta_sync.usecases.common import as_date, differs, iso_day, money, relation_id, text
+from billecta_sync.usecases.shared_reads import read_together
 
 
 def upsert_payment(repo: LimeRepo, values: dict[str, Any], known: dict[str, dict[str, Any]] | None = None) -> str:
@@ -58,7 +59,10 @@ def sync_invoice_payments(services: Services, repo: LimeRepo, invoice: dict[str,
     if payments and links.get("had_payments", True):
         # Lime's payments are written after the invoice's paid amount: an invoice that showed nothing paid
         # before this sync has none yet, so the first payment of an invoice costs no query (like adjustments).
-        known = {str(p.get("paymentbillectaid")): p for p in repo.find("payment", {"invoice": invoice_id})}
+        # With the other invoices' payments being read right now, in one query.
+        listed = read_together(services, "payments-by-invoice", str(invoice_id),
+                               lambda ids: _payments_by_invoice(repo, ids)) or []
+        known = {str(p.get("paymentbillectaid")): p for p in listed}
     for payment in payments:
         reference = text(payment.get("PaymentReferenceId"))
         if not reference or text(payment.get("ActionPublicId")) != text(invoice.get("ActionPublicId")):
@@ -79,6 +83,14 @@ def sync_invoice_payments(services: Services, repo: LimeRepo, invoice: dict[str,
         }
         counts[upsert_payment(repo, values, known)] += 1
     return f"payments: {counts['created']} created, {counts['updated']} updated, {counts['unchanged']} unchanged"
+
+
+def _payments_by_invoice(repo: LimeRepo, invoice_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    found: dict[str, list[dict[str, Any]]] = {i: [] for i in invoice_ids}
+    query = {"key": repo.mappings["payment"].prop("invoice"), "op": "IN", "exp": [int(i) for i in invoice_ids]}
+    for payment in repo.find("payment", filter=query):
+        found.setdefault(str(relation_id(payment.get("invoice"))), []).append(payment)
+    return found
 
 
 # Kind of adjustment row -> the InvoiceActionView amount it mirrors and the event type that books it.
