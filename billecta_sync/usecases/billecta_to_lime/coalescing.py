@@ -4,13 +4,15 @@ Billecta sends a burst when an invoice moves (attested, then sent a moment later
 change it causes). Every event asks for the same thing — read the invoice from Billecta, write what
 changed into Lime — so one refresh that *starts reading after* the events arrived covers them all.
 
-Each event bumps the invoice's generation in Redis (with the extras it needs, such as its payments), then
-tries the invoice's lock without waiting. The holder waits ``coalesce_window_s`` for the rest of the burst,
-notes the generation, refreshes, releases, and looks again: a generation that moved meanwhile means an
-event came after its read began, and it refreshes again (or leaves it to whoever holds the lock by then).
-An event that finds the lock taken therefore always has a refresh after it: the holder's check comes after
-its release, and the event bumped the generation before trying the lock. Extras are cleared only once a
-refresh that included them has succeeded, so a failed refresh leaves them for its retry.
+Each event bumps the invoice's generation in Redis (with the extras it needs, such as its payments) and
+takes the invoice's lock, waiting for it. The first holder waits ``coalesce_window_s`` for the rest of the
+burst, notes the generation, refreshes, records that generation as done — only once the refresh has
+succeeded — and refreshes again while events came in during its read. An event that gets the lock after
+a done generation at or past its own returns at once: a refresh that read after it arrived has been
+written. Nothing else covers an event: a holder that is not a refresh (a money operation on the
+invoice), a refresh that failed, or one whose holder died leave the next event to refresh itself. Extras
+are cleared only by a refresh that included them and succeeded, so a failed refresh leaves them for its
+retry.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ import time
 from collections.abc import Callable, Iterable
 
 from billecta_sync.container import Services
+from billecta_sync.errors import ObjectBusy
 
 _PENDING = "invoice-refresh:{}"
 _PENDING_TTL_S = 86400
+_DONE = "done"  # the generation the last successful refresh read at
 # Bump the generation and mark each extra with it, as one step, so a holder never sees one without the other.
 _BUMP = """
 local gen = redis.call('HINCRBY', KEYS[1], 'gen', 1)
@@ -45,25 +49,30 @@ Refresh = Callable[[frozenset[str]], str]
 
 def refresh_coalesced(services: Services, action_public_id: str, refresh: Refresh,
                       extras: Iterable[str] = ()) -> str:
-    """Run ``refresh(extras of every event it covers)`` for this event, or leave it to the running one."""
+    """Run ``refresh(extras of every event it covers)`` for this event, unless a refresh that began reading
+    after this event arrived has already succeeded."""
     client = services.redis
     key = _PENDING.format(action_public_id)
-    client.eval(_BUMP, 1, key, _PENDING_TTL_S, *sorted(set(extras)))
-    lock = client.lock(f"lock:invoice:{action_public_id}", timeout=services.settings.worker.lock_timeout_s)
+    mine = int(client.eval(_BUMP, 1, key, _PENDING_TTL_S, *sorted(set(extras))))
+    timeout = services.settings.worker.lock_timeout_s
+    # Wait for whoever holds the invoice: a refresh covering this event, any other use-case of the invoice
+    # (which covers nothing), or a holder that died (its lock expires). Only a *succeeded* refresh that
+    # read at or after this event's generation lets it go without a refresh of its own.
+    lock = client.lock(f"lock:invoice:{action_public_id}", timeout=timeout, blocking_timeout=timeout + 5)
+    if not lock.acquire():
+        raise ObjectBusy(f"invoice {action_public_id} is being changed by another worker")
     outcomes: list[str] = []
-    while lock.acquire(blocking=False):
-        try:
-            seen = _refresh_until_quiet(services, key, refresh, outcomes)
-        finally:
-            _release(lock)
-        if _generation(services, key) == seen:
-            break  # nothing arrived after the last read began; an event that did will see our release
-    if not outcomes:
-        return "covered by the refresh of this invoice already running"
+    try:
+        done = client.hget(key, _DONE)
+        if done is not None and int(done) >= mine:
+            return "covered by a refresh of this invoice that read after this event arrived"
+        _refresh_until_quiet(services, key, refresh, outcomes)
+    finally:
+        _release(lock)
     return outcomes[-1] if len(outcomes) == 1 else f"{outcomes[-1]} (refreshed {len(outcomes)} times)"
 
 
-def _refresh_until_quiet(services: Services, key: str, refresh: Refresh, outcomes: list[str]) -> int:
+def _refresh_until_quiet(services: Services, key: str, refresh: Refresh, outcomes: list[str]) -> None:
     client = services.redis
     window = services.settings.worker.coalesce_window_s
     while True:
@@ -71,11 +80,13 @@ def _refresh_until_quiet(services: Services, key: str, refresh: Refresh, outcome
             time.sleep(window)  # the rest of the burst arrives meanwhile and is covered by this read
         pending = {k.decode() if isinstance(k, bytes) else str(k): int(v) for k, v in client.hgetall(key).items()}
         seen = pending.pop("gen", 0)
+        pending.pop(_DONE, None)
         outcomes.append(refresh(frozenset(pending)))
+        client.hset(key, _DONE, seen)  # only after success: a failed refresh covers no event
         if pending:
             client.eval(_CLEAR, 1, key, seen, *sorted(pending))
         if _generation(services, key) == seen:
-            return seen
+            return
 
 
 def _generation(services: Services, key: str) -> int:
