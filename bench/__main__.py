@@ -14,7 +14,7 @@ from bench.common import SummaryRow, format_table, git_describe, machine_load, s
 BENCHES = {
     "ingest": "bench.ingest",  # webhook ingest vs a bare Flask endpoint
     "flow": "bench.flow",  # order -> invoice sent in Lime, batch vs one at a time
-    "debtors": "bench.debtors",  # bulk debtor upsert vs one at a time, requests and memory per debtor
+    "debtors": "bench.debtors",  # bulk debtor upsert: prefork vs thread-pool workers, 1 vs 2 processes, memory
     "billecta_events": "bench.billecta_events",  # payment webhooks -> Lime; the nightly expiry job
     "interactive": "bench.interactive",  # a collection control, gateway -> worker -> Billecta -> Lime -> answer
     "reports": "bench.reports",  # the AR report for 10 000 open invoices: seconds, requests, peak memory

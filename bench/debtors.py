@@ -3,8 +3,15 @@
 Both sandboxes answer every request 50 ms late (``/_sandbox/config``). Measured against a baseline in
 the same run: a few debtors one at a time (one command per debtor, each waited for before the next).
 Figures: debtors per second, Lime and Billecta requests per debtor (from the sandboxes' stats, the
-benchmark's own polling taken out) and the worker's peak memory (RSS of the Celery worker and its
-children, sampled with psutil every 0.2 s).
+benchmark's own polling taken out) and the workers' peak memory (RSS of every Celery worker process of the
+layout and their children, summed, sampled with psutil every 0.2 s) and CPU time per debtor.
+
+Two worker layouts run in the same run, one stack each: the one before (one worker on every queue with 16
+prefork processes) as the baseline, and the thread-pool layout (webhooks, interactive, bulk and nightly jobs
+on one thread-pool process; reports on a prefork worker whose children are forked on demand, idle here, so
+counted as its one parent process). Then, on the thread-pool stack,
+a second thread-pool worker process joins (as on a second machine) and a fresh command of as many debtors
+measures the throughput of two worker processes against one.
 
 Seeding goes through the Lime sandbox's ``/_sandbox/bulk`` endpoint, so it is not part of any figure.
 The service's Lime budget (3000 requests per 5 minutes, Lime Cloud's) would cap a 10 000-debtor run at
@@ -32,8 +39,26 @@ from devstack.demo import DemoTarget
 REDIS_INDEX = 3  # 14 and 15 belong to integration tests that flush them
 LATENCY_MS = 50
 SERVICES = ("billecta-sandbox", "lime-sandbox", "gateway", "worker")
-WORKER_CONCURRENCY = 16
+WORKER_CONCURRENCY = 16  # prefork processes of the layout before
+WORKER_THREADS = 32  # threads of the thread-pool worker
+CPU_WORKER_CONCURRENCY = 2  # prefork processes (on demand) of the reports worker beside it: the devstack default
 LIME_CLOUD_BUDGET = (3000, 300.0)
+
+
+@dataclass(frozen=True)
+class Layout:
+    name: str
+    label: str
+    stack: dict[str, Any]
+
+
+LAYOUTS = (
+    Layout("prefork", f"prefork x{WORKER_CONCURRENCY} (before)",
+           {"worker_pool": "prefork", "worker_concurrency": WORKER_CONCURRENCY}),
+    Layout("threads", f"threads x{WORKER_THREADS} + reports prefork",
+           {"worker_pool": "threads", "worker_threads": WORKER_THREADS,
+            "worker_concurrency": CPU_WORKER_CONCURRENCY}),
+)
 
 
 @dataclass
@@ -44,6 +69,7 @@ class Phase:
     lime_requests: int
     billecta_requests: int
     peak_rss_mb: float
+    cpu_s: float = 0.0
 
     @property
     def per_second(self) -> float:
@@ -57,38 +83,69 @@ class Phase:
     def billecta_per_debtor(self) -> float:
         return self.billecta_requests / self.debtors
 
+    @property
+    def cpu_ms_per_debtor(self) -> float:
+        return 1000 * self.cpu_s / self.debtors
+
 
 class MemoryWatch:
-    """Peak RSS of a process and its children, sampled in a thread."""
+    """Peak RSS of some processes and their children, summed, sampled in a thread; and the CPU time they used
+    meanwhile (a thread-pool worker is one process: one core at most for its Python, the GIL's share)."""
 
-    def __init__(self, pid: int) -> None:
-        self.process = psutil.Process(pid)
+    def __init__(self, pids: list[int]) -> None:
+        self.processes = [psutil.Process(pid) for pid in pids]
         self.peak = 0
+        self.cpu_s = 0.0
+        self._cpu: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _sample(self) -> int:
         total = 0
-        for proc in [self.process, *self.process.children(recursive=True)]:
+        for root in self.processes:
             try:
-                total += proc.memory_info().rss
+                family = [root, *root.children(recursive=True)]
             except psutil.Error:
-                pass
+                continue
+            for proc in family:
+                try:
+                    total += proc.memory_info().rss
+                except psutil.Error:
+                    pass
         return total
+
+    def _cpu_times(self) -> dict[int, float]:
+        # Per process, so a prefork child that ended meanwhile keeps what it used up to the last sample.
+        for root in self.processes:
+            try:
+                family = [root, *root.children(recursive=True)]
+            except psutil.Error:
+                continue
+            for proc in family:
+                try:
+                    times = proc.cpu_times()
+                    self._cpu[proc.pid] = times.user + times.system
+                except psutil.Error:
+                    pass
+        return dict(self._cpu)
 
     def _run(self) -> None:
         while not self._stop.is_set():
             self.peak = max(self.peak, self._sample())
+            self._cpu_times()
             self._stop.wait(0.2)
 
     def __enter__(self) -> MemoryWatch:
         self.peak = self._sample()
+        self._start_cpu = self._cpu_times()
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+        end = self._cpu_times()
+        self.cpu_s = sum(used - self._start_cpu.get(pid, 0.0) for pid, used in end.items())
 
 
 def _stamp(value: str) -> datetime:
@@ -169,9 +226,13 @@ class DebtorBench:
             raise RuntimeError(f"batch {batch_id} ended {batch['status']}: {batch['counts']}")
         return batch
 
-    def measure(self, label: str, ids: list[int], one_at_a_time: bool, worker_pid: int) -> Phase:
+    def worker_pids(self) -> list[int]:
+        """Every worker process of the stack (the layout's, and any added since)."""
+        return [proc.pid for name, proc in self.stack.processes.items() if name.startswith("worker")]
+
+    def measure(self, label: str, ids: list[int], one_at_a_time: bool) -> Phase:
         lime0, billecta0 = self.lime_total(), self.billecta_total()
-        with MemoryWatch(worker_pid) as memory:
+        with MemoryWatch(self.worker_pids()) as memory:
             started = time.monotonic()
             if one_at_a_time:
                 for debtor in ids:
@@ -181,55 +242,98 @@ class DebtorBench:
                 batch = self.command(ids, 3600)
                 seconds = (_stamp(batch["ended_at"]) - _stamp(batch["created_at"])).total_seconds()
         phase = Phase(label, len(ids), seconds, self.lime_total() - lime0, self.billecta_total() - billecta0,
-                      memory.peak / 2**20)
+                      memory.peak / 2**20, memory.cpu_s)
         say(f"{label}: {phase.debtors} debtors in {seconds:.1f} s = {phase.per_second:.1f}/s; "
             f"{phase.lime_per_debtor:.1f} Lime + {phase.billecta_per_debtor:.1f} Billecta requests per debtor; "
-            f"worker peak {phase.peak_rss_mb:.0f} MB")
+            f"workers' peak {phase.peak_rss_mb:.0f} MB, {phase.cpu_ms_per_debtor:.1f} CPU ms per debtor")
         return phase
+
+
+@dataclass
+class LayoutRun:
+    layout: Layout
+    baseline: Phase
+    batch: Phase
+    again: Phase
+    two_workers: Phase | None = None
+
+
+def run_layout(layout: Layout, count: int, single: int, *, scale_out: bool) -> LayoutRun:
+    extra = count if scale_out else 0
+    with bench_stack(f"debtors-{layout.name}", services=SERVICES, redis_index=REDIS_INDEX,
+                     extra_env={"BILLECTA_SANDBOX_VALIDATE_RESPONSES": "0", "LIME_RATE_LIMIT_REQUESTS": "1000000"},
+                     **layout.stack) as stack:
+        say(f"debtors [{layout.label}]: {stack.layout()}")
+        bench = DebtorBench(stack)
+        try:
+            seeded = bench.seed(count + single + extra)
+            say(f"debtors [{layout.label}]: seeded {len(seeded)} debtors through the Lime sandbox's bulk endpoint")
+            bench.set_latency(LATENCY_MS)
+            result = LayoutRun(layout,
+                               bench.measure(f"{layout.label}: one at a time", seeded[:single], True),
+                               bench.measure(f"{layout.label}: one command", seeded[single:single + count], False),
+                               bench.measure(f"{layout.label}: one command, again (updates)",
+                                             seeded[single:single + count], False))
+            if scale_out:
+                # A second thread-pool worker process on the same Redis and database, as on another machine.
+                stack.add_worker("worker-b", pool="threads", concurrency=WORKER_THREADS)
+                result.two_workers = bench.measure(f"{layout.label}: one command, 2 worker processes",
+                                                   seeded[single + count:], False)
+        finally:
+            bench.close()
+    return result
 
 
 def run(quick: bool = False) -> list[SummaryRow]:
     count = 500 if quick else 10_000
     single = 5 if quick else 20
     say(f"debtors: {count} debtors in one command vs {single} one at a time, {LATENCY_MS} ms sandboxes, "
-        f"worker concurrency {WORKER_CONCURRENCY}; {machine_load()}")
-    with bench_stack("debtors", services=SERVICES, redis_index=REDIS_INDEX, worker_concurrency=WORKER_CONCURRENCY,
-                     extra_env={"BILLECTA_SANDBOX_VALIDATE_RESPONSES": "0",
-                                "LIME_RATE_LIMIT_REQUESTS": "1000000"}) as stack:
-        bench = DebtorBench(stack)
-        try:
-            worker_pid = stack.processes["worker"].pid
-            seeded = bench.seed(count + single)
-            say(f"debtors: seeded {len(seeded)} debtors through the Lime sandbox's bulk endpoint")
-            bench.set_latency(LATENCY_MS)
-            baseline = bench.measure("one at a time", seeded[:single], True, worker_pid)
-            batch = bench.measure("one command", seeded[single:], False, worker_pid)
-            again = bench.measure("one command, again (updates)", seeded[single:], False, worker_pid)
-        finally:
-            bench.close()
+        f"layouts: {'; '.join(layout.label for layout in LAYOUTS)}; {machine_load()}")
+    runs = [run_layout(layout, count, single, scale_out=layout.name == "threads") for layout in LAYOUTS]
+    before, after = runs
 
+    phases = [(r, p) for r in runs for p in (r.baseline, r.batch, r.again, r.two_workers) if p is not None]
     rows = [[p.label, str(p.debtors), f"{p.seconds:.1f}", f"{p.per_second:.1f}",
-             fmt_ratio(ratio(p.per_second, baseline.per_second)), f"{p.lime_per_debtor:.1f}",
-             f"{p.billecta_per_debtor:.1f}", f"{p.peak_rss_mb:.0f}"] for p in (baseline, batch, again)]
+             fmt_ratio(ratio(p.per_second, r.baseline.per_second)),
+             fmt_ratio(ratio(p.per_second, before.batch.per_second)), f"{p.lime_per_debtor:.1f}",
+             f"{p.billecta_per_debtor:.1f}", f"{p.peak_rss_mb:.0f}", f"{p.cpu_ms_per_debtor:.1f}"]
+            for r, p in phases]
     print_table(f"debtors: upsert-debtors-in-billecta at {LATENCY_MS} ms sandbox latency",
-                ["phase", "debtors", "seconds", "debtors/s", "vs 1-at-a-time", "Lime req/debtor",
-                 "Billecta req/debtor", "worker peak MB"], rows)
+                ["phase", "debtors", "seconds", "debtors/s", "vs 1-at-a-time", "vs prefork batch",
+                 "Lime req/debtor", "Billecta req/debtor", "workers' peak MB", "worker CPU ms/debtor"], rows)
+    batch = after.batch
     budget, window = LIME_CLOUD_BUDGET
     cap = budget / window / batch.lime_per_debtor
     print(f"Lime Cloud's budget ({budget} requests per {window:g} s) at {batch.lime_per_debtor:.1f} Lime requests "
           f"per debtor caps a sustained run at {cap:.1f} debtors/s\n", flush=True)
-    return [
-        SummaryRow("debtors", f"debtors/s, {count} in one command, {LATENCY_MS} ms", f"{batch.per_second:.1f}",
-                   f"{baseline.per_second:.1f} (one at a time)", fmt_ratio(ratio(batch.per_second,
-                                                                                 baseline.per_second))),
+    summary = [
+        SummaryRow("debtors", f"debtors/s, {count} in one command, {LATENCY_MS} ms, {after.layout.label}",
+                   f"{batch.per_second:.1f}", f"{before.batch.per_second:.1f} ({before.layout.label})",
+                   fmt_ratio(ratio(batch.per_second, before.batch.per_second))),
+        SummaryRow("debtors", f"debtors/s, updates, {after.layout.label}", f"{after.again.per_second:.1f}",
+                   f"{before.again.per_second:.1f} ({before.layout.label})",
+                   fmt_ratio(ratio(after.again.per_second, before.again.per_second))),
+        SummaryRow("debtors", f"workers' peak RSS MB, {after.layout.label}", f"{batch.peak_rss_mb:.0f}",
+                   f"{before.batch.peak_rss_mb:.0f} ({before.layout.label})",
+                   fmt_ratio(ratio(batch.peak_rss_mb, before.batch.peak_rss_mb))),
+        SummaryRow("debtors", "debtors/s, one at a time", f"{after.baseline.per_second:.1f}",
+                   f"{before.baseline.per_second:.1f} ({before.layout.label})",
+                   fmt_ratio(ratio(after.baseline.per_second, before.baseline.per_second))),
         SummaryRow("debtors", "Lime requests/debtor (new)", f"{batch.lime_per_debtor:.1f}",
-                   f"{baseline.lime_per_debtor:.1f} (one at a time)",
-                   fmt_ratio(ratio(batch.lime_per_debtor, baseline.lime_per_debtor))),
+                   f"{after.baseline.lime_per_debtor:.1f} (one at a time)",
+                   fmt_ratio(ratio(batch.lime_per_debtor, after.baseline.lime_per_debtor))),
         SummaryRow("debtors", "Billecta requests/debtor (new)", f"{batch.billecta_per_debtor:.1f}",
-                   f"{baseline.billecta_per_debtor:.1f} (one at a time)",
-                   fmt_ratio(ratio(batch.billecta_per_debtor, baseline.billecta_per_debtor))),
-        SummaryRow("debtors", "Billecta requests/debtor (update)", f"{again.billecta_per_debtor:.1f}"),
-        SummaryRow("debtors", "worker peak RSS MB", f"{batch.peak_rss_mb:.0f}",
-                   f"{baseline.peak_rss_mb:.0f} (one at a time)"),
-        SummaryRow("debtors", "sustained cap by Lime Cloud budget, debtors/s", f"{cap:.1f}"),
+                   f"{after.baseline.billecta_per_debtor:.1f} (one at a time)",
+                   fmt_ratio(ratio(batch.billecta_per_debtor, after.baseline.billecta_per_debtor))),
+        SummaryRow("debtors", "Billecta requests/debtor (update)", f"{after.again.billecta_per_debtor:.1f}"),
     ]
+    if after.two_workers is not None:
+        two = after.two_workers
+        summary += [
+            SummaryRow("debtors", "debtors/s, 2 thread-pool worker processes (scale-out)", f"{two.per_second:.1f}",
+                       f"{batch.per_second:.1f} (1 process)", fmt_ratio(ratio(two.per_second, batch.per_second))),
+            SummaryRow("debtors", "workers' peak RSS MB, 2 thread-pool worker processes", f"{two.peak_rss_mb:.0f}",
+                       f"{batch.peak_rss_mb:.0f} (1 process)"),
+        ]
+    summary.append(SummaryRow("debtors", "sustained cap by Lime Cloud budget, debtors/s", f"{cap:.1f}"))
+    return summary

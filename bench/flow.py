@@ -242,7 +242,10 @@ def run(quick: bool = False) -> list[SummaryRow]:
     phases: list[Phase] = []
     with bench_stack("flow", services=SERVICES, redis_index=REDIS_INDEX,
                      extra_env={"BILLECTA_SANDBOX_VALIDATE_RESPONSES": "0"}) as stack:
-        say(f"flow: stack up (worker concurrency {stack.config.worker_concurrency}, "
+        c = stack.config
+        layout = (f"{c.worker_threads} worker threads" if c.worker_pool == "threads"
+                  else f"{c.worker_concurrency} prefork worker processes")
+        say(f"flow: stack up ({layout}, "
             f"{stack.config.gateway_workers} gateway workers); seeding at 0 ms latency")
         flow = Flow(stack)
         lime_budget = flow.lime_budget

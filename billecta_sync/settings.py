@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,8 @@ from billecta_sync import settings_production as production
 from billecta_sync.mappings import FieldMappings, MappingError
 
 DEFAULT_PREFIX = "/limepkg-billecta-integration"
+#: brokers Celery is run on here: Redis (the default, also the home of locks and rate limits) or RabbitMQ
+BROKER_SCHEMES = ("redis://", "rediss://", "unix://", "amqp://", "amqps://", "pyamqp://")
 SCOPES = ("webhook", "commands", "operator")
 
 
@@ -164,6 +167,10 @@ class Settings:
     redis_url: str
     mappings: FieldMappings
     embedded_redis: bool = True  # start a private Redis server when none answers at redis_url
+    #: the Celery broker (Redis or RabbitMQ); empty: ``redis_url``. Locks, rate limits and results stay on Redis.
+    broker_url: str = ""
+    #: prefix of the broker's queue and exchange names (several stacks on one RabbitMQ vhost); empty: none
+    broker_namespace: str = ""
     log_level: str = "INFO"
     source: str = "environment"
     environment: str = production.PRODUCTION
@@ -173,6 +180,11 @@ class Settings:
     @property
     def production(self) -> bool:
         return self.environment == production.PRODUCTION
+
+    @property
+    def broker(self) -> str:
+        """The URL Celery publishes and consumes tasks on."""
+        return self.broker_url or self.redis_url
 
     def api_keys(self, scope: str) -> tuple[Secret, ...]:
         return tuple(self.gateway.api_keys.get(scope, ()))
@@ -304,11 +316,20 @@ class _SettingsInput(BaseSettings):
         "SQLAlchemy URL of the service database (default sqlite:///var/billecta-sync.db)",
         "sqlite:///var/billecta-sync.db")
     redis_url: str = _setting(
-        "REDIS_URL", "redis.url", "Redis URL for the Celery broker and locks (default redis://127.0.0.1:6379/0)",
+        "REDIS_URL", "redis.url", "Redis URL for locks, rate limits, task results and, unless BROKER_URL names "
+        "another, the Celery broker (default redis://127.0.0.1:6379/0)",
         "redis://127.0.0.1:6379/0")
     redis_embedded: bool = _setting(
         "REDIS_EMBEDDED", "redis.embedded", "start a private Redis when none answers (default true; 'run' only)",
         True)
+    broker_url: str | None = _setting(
+        "BROKER_URL", "broker.url",
+        "Celery broker: a redis:// URL, or amqp://user:password@host:5672/vhost for RabbitMQ (default: REDIS_URL); "
+        "locks, rate limits and task results stay on Redis either way (docs/operations.md, Brokers)", None)
+    broker_namespace: str = _setting(
+        "BROKER_NAMESPACE", "broker.namespace",
+        "prefix of the broker's queue and exchange names, so several stacks can share one RabbitMQ virtual host "
+        "or Redis database (default empty: the catalogue's names; a worker's -Q then takes <namespace>.<queue>)", "")
     worker_max_retries: int = _setting(
         "WORKER_MAX_RETRIES", "worker.max_retries", "retries before a task is dead-lettered (default 8)",
         _W.max_retries, ge=0)
@@ -316,7 +337,9 @@ class _SettingsInput(BaseSettings):
         "WORKER_RETRY_BACKOFF_MAX_S", "worker.retry_backoff_max_s", "cap of the exponential backoff (default 600)",
         _W.retry_backoff_max_s, ge=1)
     worker_visibility_timeout_s: int = _setting(
-        "WORKER_VISIBILITY_TIMEOUT_S", "worker.visibility_timeout_s", "Redis visibility timeout (default 3600)",
+        "WORKER_VISIBILITY_TIMEOUT_S", "worker.visibility_timeout_s",
+        "longest a task may stay unacknowledged: Redis' visibility timeout; on RabbitMQ set the server's "
+        "consumer_timeout to at least this (default 3600)",
         _W.visibility_timeout_s, ge=10)
     worker_task_soft_time_limit_s: int = _setting(
         "WORKER_TASK_SOFT_TIME_LIMIT_S", "worker.task_soft_time_limit_s",
@@ -481,6 +504,20 @@ class _SettingsInput(BaseSettings):
             raise ValueError(f"must be a redis:// URL, got {value!r}")
         return value
 
+    @field_validator("broker_url")
+    @classmethod
+    def _broker(cls, value: str | None) -> str | None:
+        if value and not value.startswith(BROKER_SCHEMES):
+            raise ValueError(f"must be a redis:// or amqp:// URL, got {without_password(value)!r}")
+        return value or None
+
+    @field_validator("broker_namespace")
+    @classmethod
+    def _namespace(cls, value: str) -> str:
+        if value and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}", value):
+            raise ValueError(f"must be up to 40 letters, digits, '_' or '-', got {value!r}")
+        return value
+
     @field_validator("flower_basic_auth")
     @classmethod
     def _flower(cls, value: tuple[Secret, ...], info: ValidationInfo) -> tuple[Secret, ...]:
@@ -551,6 +588,8 @@ class _SettingsInput(BaseSettings):
             redis_url=self.redis_url,
             mappings=mappings,
             embedded_redis=self.redis_embedded,
+            broker_url=self.broker_url or self.redis_url,
+            broker_namespace=self.broker_namespace,
             log_level=self.log_level,
             source=source,
             environment=self.environment,
@@ -561,6 +600,11 @@ class _SettingsInput(BaseSettings):
                 integration_key=self.lime_monitor_integration_key,
             ),
         )
+
+
+def without_password(url: str) -> str:
+    # An amqp:// URL carries the broker's password; a refusal message must not.
+    return re.sub(r"://([^:/@]*):[^@/]*@", r"://\1:***@", url)
 
 
 def _yaml_path(env_name: str) -> str:

@@ -33,17 +33,24 @@ def main() -> None:
               help="Redis to use; a private one is started when none answers here.")
 @click.option("--database-url", envvar="DATABASE_URL", default=None,
               help="Service database (default: SQLite file in --var-dir).")
-@click.option("--concurrency", default=2, show_default=True, help="Worker processes.")
-def run(var_dir: str, only: str, redis_url: str, database_url: str | None, concurrency: int) -> None:
+@click.option("--pool", type=click.Choice(["threads", "prefork"]), default=None,
+              help="Worker layout: 'threads' (webhooks, interactive, bulk and nightly jobs on a thread-pool worker; "
+                   "reports on prefork) or 'prefork' (one prefork worker on every queue). Default: "
+                   "STACK_WORKER_POOL, else threads.")
+@click.option("--threads", default=16, show_default=True, help="Threads of the thread-pool worker.")
+@click.option("--concurrency", default=2, show_default=True, help="Prefork worker processes.")
+def run(var_dir: str, only: str, redis_url: str, database_url: str | None, pool: str | None, threads: int,
+        concurrency: int) -> None:
     """Start the whole stack on the embedded default (sandboxes, gateway, worker, beat, Flower)."""
-    from devstack.stack import ALL_SERVICES, Stack, StackConfig
+    from devstack.stack import ALL_SERVICES, Stack, StackConfig, default_worker_pool
 
     services = tuple(s.strip() for s in only.split(",") if s.strip()) or ALL_SERVICES
     unknown = sorted(set(services) - set(ALL_SERVICES))
     if unknown:
         raise click.ClickException(f"unknown services {unknown}; choose from {', '.join(ALL_SERVICES)}")
     stack = Stack(StackConfig(var_dir=Path(var_dir), services=services, redis_url=redis_url,
-                              database_url=database_url, worker_concurrency=concurrency))
+                              database_url=database_url, worker_pool=pool or default_worker_pool(),
+                              worker_threads=threads, worker_concurrency=concurrency))
     try:
         stack.start()
     except (RuntimeError, OSError) as exc:

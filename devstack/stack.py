@@ -22,6 +22,24 @@ import requests
 from billecta_sync import catalogue
 
 ALL_SERVICES = ("billecta-sandbox", "lime-sandbox", "gateway", "worker", "beat", "flower")
+#: worker layouts (``StackConfig.worker_pool``): "threads" runs the I/O-bound queues on Celery's thread pool and
+#: the CPU-bound one on a prefork worker beside it; "prefork" runs every queue on one prefork worker
+WORKER_POOLS = ("threads", "prefork")
+#: the queues the thread pool takes in the "threads" layout: their tasks mostly wait on Billecta, Lime and the
+#: database, so threads overlap those waits at a fraction of a process's memory each
+IO_QUEUES = (catalogue.QUEUE_WEBHOOKS, catalogue.QUEUE_INTERACTIVE, catalogue.QUEUE_BULK, catalogue.QUEUE_SCHEDULED)
+#: and the one left on prefork: reports render XLSX and PDF in Python, which in a thread would hold the GIL
+#: against every webhook of the process
+CPU_QUEUES = tuple(q for q in catalogue.QUEUES if q not in IO_QUEUES)
+#: the layout when StackConfig is not told, so a whole test or bench run can be switched: STACK_WORKER_POOL=prefork
+POOL_ENV = "STACK_WORKER_POOL"
+
+
+def default_worker_pool() -> str:
+    pool = os.environ.get(POOL_ENV, "threads").strip() or "threads"
+    if pool not in WORKER_POOLS:
+        raise ValueError(f"{POOL_ENV} must be one of {', '.join(WORKER_POOLS)}, got {pool!r}")
+    return pool
 
 
 def redis_answers(url: str, timeout_s: float = 1.0) -> bool:
@@ -32,6 +50,20 @@ def redis_answers(url: str, timeout_s: float = 1.0) -> bool:
         finally:
             client.close()
     except (redis.exceptions.RedisError, OSError, ValueError):
+        return False
+
+
+def broker_answers(url: str, timeout_s: float = 2.0) -> bool:
+    """Whether the Celery broker at ``url`` (Redis or RabbitMQ) accepts a connection."""
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return redis_answers(url, timeout_s)
+    from kombu import Connection
+
+    try:
+        with Connection(url, connect_timeout=timeout_s) as conn:
+            conn.ensure_connection(max_retries=1, timeout=timeout_s)
+            return True
+    except Exception:  # refused, unknown host, bad login: all "no broker here"
         return False
 
 
@@ -105,10 +137,11 @@ class Ports:
     lime: int = 8200
     flower: int = 5555
     worker_metrics: int = 9808
+    worker_cpu_metrics: int = 9809  # the reports (prefork) worker of the "threads" layout
 
     @classmethod
     def free(cls) -> Ports:
-        return cls(free_port(), free_port(), free_port(), free_port(), free_port())
+        return cls(free_port(), free_port(), free_port(), free_port(), free_port(), free_port())
 
 
 @dataclass
@@ -127,8 +160,18 @@ class StackConfig:
     lime_key: str = "dev-lime-key"
     lime_webhook_secret: str = "dev-lime-webhook-secret"
     billecta_auth: str = "SecureToken ZGV2LWJpbGxlY3RhLXRva2Vu"
+    #: "threads" (webhooks, interactive, bulk and nightly jobs on a thread-pool worker, reports on prefork) or
+    #: "prefork" (one prefork worker on every queue, as before); STACK_WORKER_POOL sets the default
+    worker_pool: str = field(default_factory=default_worker_pool)
+    #: threads of the thread-pool worker
+    worker_threads: int = 16
+    #: prefork processes: at most, of the reports worker ("threads"), or of the one worker ("prefork")
     worker_concurrency: int = 2
     gateway_workers: int = 2
+    #: the Celery broker (BROKER_URL), e.g. amqp://guest:guest@127.0.0.1:5672//; None: the stack's Redis
+    broker_url: str | None = None
+    #: BROKER_NAMESPACE: a prefix of its own keeps this stack's queues apart on a shared RabbitMQ vhost
+    broker_namespace: str = ""
     services: tuple[str, ...] = ALL_SERVICES
     billecta_latency_ms: float = 0.0
     lime_latency_ms: float = 0.0
@@ -143,6 +186,8 @@ class Stack:
     redis: EmbeddedRedis | None = None
     redis_url: str = ""
     logs: dict[str, Path] = field(default_factory=dict)
+    #: services added after start (a second worker or gateway, as on another machine): name -> command line
+    extra_commands: dict[str, list[str]] = field(default_factory=dict)
 
     # -- addresses ---------------------------------------------------------------------------
     @property
@@ -202,8 +247,23 @@ class Stack:
             "PYTHONUNBUFFERED": "1",
             "LIME_SANDBOX_LATENCY_MS": str(c.lime_latency_ms),
         })
+        if c.broker_url:
+            env["BROKER_URL"] = c.broker_url
+        if c.broker_namespace:
+            env["BROKER_NAMESPACE"] = c.broker_namespace
         env.update(c.extra_env)
         return env
+
+    def worker_services(self) -> tuple[str, ...]:
+        """The worker processes behind the "worker" service in this layout."""
+        return ("worker", "worker-cpu") if self.config.worker_pool == "threads" else ("worker",)
+
+    def expanded_services(self) -> list[str]:
+        """``config.services`` with "worker" standing for every worker process of the layout."""
+        names: list[str] = []
+        for name in self.config.services:
+            names += self.worker_services() if name == "worker" else [name]
+        return names
 
     # -- life cycle ----------------------------------------------------------------------------
     def _say(self, message: str) -> None:
@@ -223,15 +283,46 @@ class Stack:
             self._say(f"redis      {self.redis_url} (embedded, data in {c.var_dir / 'redis'})")
         else:
             raise RuntimeError(f"no Redis answers at {c.redis_url} and REDIS_EMBEDDED is off")
+        if c.broker_url and not broker_answers(c.broker_url):
+            from billecta_sync.settings import without_password
+
+            raise RuntimeError(f"no broker answers at {without_password(c.broker_url)} (BROKER_URL)")
+        if c.worker_pool not in WORKER_POOLS:
+            raise RuntimeError(f"worker_pool must be one of {', '.join(WORKER_POOLS)}, got {c.worker_pool!r}")
         from billecta_sync.db import upgrade
 
         upgrade(self.database_url)
         self._say(f"database   {self.database_url} (schema up to date)")
 
+    def worker_command(self, name: str, pool: str, queues: Iterable[str], concurrency: int, *,
+                       on_demand: bool = False) -> list[str]:
+        """A Celery worker on ``queues`` (catalogue names) with its own node name. ``on_demand`` (prefork):
+        up to ``concurrency`` child processes, forked when tasks arrive and ended after 30 s idle, so an idle
+        reports worker costs one process and a big report's memory goes with its child."""
+        from taskqueue import broker_queue
+
+        names = ",".join(broker_queue(q, self.config.broker_namespace) for q in queues)
+        size = ["--autoscale", f"{concurrency},0"] if on_demand else ["--concurrency", str(concurrency)]
+        return [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", names,
+                "--pool", pool, *size, "--loglevel", "INFO",
+                "--hostname", f"{name}-{self.config.ports.gateway}@%h", "--without-mingle", "--without-gossip"]
+
+    def gateway_command(self, port: int) -> list[str]:
+        return [sys.executable, "-m", "gunicorn", "webhook_gateway.wsgi:app", "--bind", f"127.0.0.1:{port}",
+                "--workers", str(self.config.gateway_workers), "--threads", "4", "--worker-class", "gthread",
+                "--timeout", "60", "--access-logfile", "-"]
+
+    def worker_commands(self) -> dict[str, list[str]]:
+        c = self.config
+        if c.worker_pool == "threads":
+            return {"worker": self.worker_command("worker", "threads", IO_QUEUES, c.worker_threads),
+                    "worker-cpu": self.worker_command("worker-cpu", "prefork", CPU_QUEUES, c.worker_concurrency,
+                                                      on_demand=True)}
+        return {"worker": self.worker_command("worker", "prefork", catalogue.QUEUES, c.worker_concurrency)}
+
     def commands(self) -> dict[str, list[str]]:
         c = self.config
         py = sys.executable
-        queues = ",".join(catalogue.QUEUES)
         webhook_target = f"{self.gateway_url}{c.prefix}/billecta-webhook-receiver"
         return {
             "billecta-sandbox": [py, "-m", "sandbox.billecta", "--host", "127.0.0.1",
@@ -240,18 +331,43 @@ class Stack:
                                  "--latency-ms", str(c.billecta_latency_ms)],
             "lime-sandbox": [py, "-m", "sandbox.lime", "--host", "127.0.0.1", "--port", str(c.ports.lime),
                              "--database-url", f"sqlite:///{(c.var_dir / 'lime-sandbox.db').resolve()}"],
-            "gateway": [py, "-m", "gunicorn", "webhook_gateway.wsgi:app", "--bind",
-                        f"127.0.0.1:{c.ports.gateway}", "--workers", str(c.gateway_workers), "--threads", "4",
-                        "--worker-class", "gthread", "--timeout", "60", "--access-logfile", "-"],
-            "worker": [py, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", queues,
-                       "--concurrency", str(c.worker_concurrency), "--loglevel", "INFO",
-                       "--hostname", f"worker-{c.ports.gateway}@%h", "--without-mingle", "--without-gossip"],
+            "gateway": self.gateway_command(c.ports.gateway),
+            **self.worker_commands(),
             "beat": [py, "-m", "celery", "-A", "workers.celery_app", "beat", "--loglevel", "INFO",
                      "--schedule", str((c.var_dir / "celerybeat-schedule").resolve())],
             "flower": [py, "-m", "celery", "-A", "workers.celery_app", "flower",
                        f"--port={c.ports.flower}", "--address=127.0.0.1",
                        *([f"--basic-auth={login}"] if (login := self.env().get("FLOWER_BASIC_AUTH")) else [])],
+            **self.extra_commands,
         }
+
+    def add_worker(self, name: str, *, pool: str = "threads", queues: Iterable[str] = IO_QUEUES,
+                   concurrency: int | None = None, timeout_s: float = 60.0) -> subprocess.Popen[bytes]:
+        """Start one more worker process on the same broker and database, as on another machine."""
+        if concurrency is None:
+            concurrency = self.config.worker_threads if pool == "threads" else self.config.worker_concurrency
+        self.extra_commands[name] = self.worker_command(name, pool, queues, concurrency)
+        process = self.start_service(name)
+        self.wait_worker(timeout_s, names=(name,))
+        return process
+
+    def add_gateway(self, name: str, port: int | None = None, timeout_s: float = 60.0) -> str:
+        """Start one more gateway on the same database and broker; its base URL."""
+        port = port or free_port()
+        self.extra_commands[name] = self.gateway_command(port)
+        self.start_service(name)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + timeout_s
+        while True:
+            self._check_alive(name)
+            try:
+                if requests.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    return url
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name} not ready after {timeout_s:.0f} s; see {self.log_hint()}")
+            time.sleep(0.2)
 
     def start_service(self, name: str) -> subprocess.Popen[bytes]:
         log_dir = self.config.var_dir / "logs"
@@ -259,7 +375,11 @@ class Stack:
         log_path = log_dir / f"{name}.log"
         self.logs[name] = log_path
         env = self.env()
-        if name in ("gateway", "worker"):
+        if name.startswith("worker"):
+            # One exporter port per worker process on this machine; workers added later export nothing.
+            ports = {"worker": self.config.ports.worker_metrics, "worker-cpu": self.config.ports.worker_cpu_metrics}
+            env["WORKER_METRICS_PORT"] = str(ports.get(name, 0))
+        if name.startswith(("gateway", "worker")):
             # gunicorn's and Celery's pool processes each count on their own: prometheus_client adds them up
             # from files in this directory, one per service, emptied at start (old processes' files would be
             # counted again).
@@ -276,7 +396,7 @@ class Stack:
 
     def start(self, timeout_s: float = 60.0) -> None:
         self.prepare()
-        for name in self.config.services:
+        for name in self.expanded_services():
             self.start_service(name)
         self.wait_ready(timeout_s)
         self._say(self.summary())
@@ -305,24 +425,54 @@ class Stack:
         if "worker" in self.config.services:
             self.wait_worker(max(5.0, deadline - time.monotonic()))
 
-    def wait_worker(self, timeout_s: float) -> None:
+    def wait_worker(self, timeout_s: float, names: Iterable[str] | None = None) -> None:
+        """Wait until every worker process named (default: the layout's) answers a ping."""
         from billecta_sync.settings import load_settings
         from taskqueue import make_celery
 
+        wanted = tuple(names or self.worker_services())
+        nodes = {f"{name}-{self.config.ports.gateway}@": name for name in wanted}
         app = make_celery(load_settings(env=self.env()))
         deadline = time.monotonic() + timeout_s
+        answered: set[str] = set()
         try:
             while time.monotonic() < deadline:
-                self._check_alive("worker")
+                for name in wanted:
+                    self._check_alive(name)
                 try:
-                    if app.control.ping(timeout=0.5):
-                        return
+                    for reply in app.control.ping(timeout=0.5) or []:
+                        answered |= {name for node in reply for prefix, name in nodes.items()
+                                     if node.startswith(prefix)}
                 except Exception:  # the broker may still be warming up
                     pass
+                if answered >= set(wanted):
+                    return
                 time.sleep(0.2)
         finally:
             app.close()
-        raise RuntimeError(f"the worker did not answer a ping in {timeout_s:.0f} s; see {self.log_hint()}")
+        missing = ", ".join(sorted(set(wanted) - answered))
+        raise RuntimeError(f"{missing} did not answer a ping in {timeout_s:.0f} s; see {self.log_hint()}")
+
+    def drop_broker_namespace(self) -> None:
+        """Delete this stack's queues and exchanges from a shared RabbitMQ (tests draw a namespace per stack)."""
+        c = self.config
+        if not (c.broker_url and c.broker_namespace) or c.broker_url.startswith(("redis://", "rediss://")):
+            return
+        from kombu import Connection
+
+        from taskqueue import broker_queue
+
+        try:
+            with Connection(c.broker_url, connect_timeout=3) as conn:
+                channel = conn.default_channel
+                for queue in catalogue.QUEUES:
+                    channel.queue_delete(broker_queue(queue, c.broker_namespace))
+                for exchange in (broker_queue(catalogue.QUEUE_BULK, c.broker_namespace),
+                                 f"{c.broker_namespace}.celery.pidbox", f"reply.{c.broker_namespace}.celery.pidbox",
+                                 f"{c.broker_namespace}.celeryev"):
+                    channel.exchange_delete(exchange)
+        except Exception as exc:  # clean-up only: a broker gone away keeps its leftovers
+            self._say(f"could not drop the broker namespace {c.broker_namespace}: {type(exc).__name__}")
 
     def _check_alive(self, name: str) -> None:
         process = self.processes.get(name)
@@ -340,6 +490,7 @@ class Stack:
         return str(self.config.var_dir / "logs")
 
     def summary(self) -> str:
+        from billecta_sync.settings import without_password
         from billecta_sync.settings_production import DEVELOPMENT_FLOWER_BASIC_AUTH
 
         c = self.config
@@ -354,11 +505,20 @@ class Stack:
             ("lime", f"{self.lime_url}  (X-API-Key: {c.lime_key})"),
             *([("flower", f"{self.flower_url}  (login {DEVELOPMENT_FLOWER_BASIC_AUTH})")]
               if "flower" in c.services else []),
+            ("workers", self.layout()),
             ("redis", self.redis_url),
+            *([("broker", without_password(c.broker_url))] if c.broker_url else []),
             ("database", self.database_url),
             ("logs", str(c.var_dir / "logs")),
         ]
         return "billecta-sync is running:\n" + "\n".join(f"  {k:<9} {v}" for k, v in rows)
+
+    def layout(self) -> str:
+        c = self.config
+        if c.worker_pool == "threads":
+            return (f"worker: {c.worker_threads} threads on {','.join(IO_QUEUES)}; "
+                    f"worker-cpu: up to {c.worker_concurrency} prefork processes on demand on {','.join(CPU_QUEUES)}")
+        return f"worker: {c.worker_concurrency} prefork processes on every queue"
 
     def stop_service(self, name: str, sig: int = signal.SIGTERM, timeout_s: float = 15.0) -> None:
         process = self.processes.pop(name, None)

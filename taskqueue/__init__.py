@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import redis
@@ -24,21 +25,53 @@ from billecta_sync.settings import Settings, get_settings
 log = logging.getLogger("billecta_sync.taskqueue")
 
 PUBLISHED_AT_HEADER = "x_published_at"
+#: the app's BROKER_NAMESPACE, kept in its configuration so a publisher built from the app alone knows it
+NAMESPACE_CONF = "billecta_sync_broker_namespace"
 # A webhook answer must not hang on a dead broker: Billecta waits on us and retries anyway.
 PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 
 
+AMQP_SCHEMES = ("amqp://", "amqps://", "pyamqp://")
+
+
+def is_amqp(url: str) -> bool:
+    """Whether ``url`` names a RabbitMQ (AMQP) broker rather than Redis."""
+    return url.startswith(AMQP_SCHEMES)
+
+
+def broker_queue(name: str, namespace: str = "") -> str:
+    """The broker's name of catalogue queue ``name`` (``BROKER_NAMESPACE`` lets stacks share one vhost)."""
+    return f"{namespace}.{name}" if namespace else name
+
+
+def broker_queues(settings: Settings, names: Iterable[str] = catalogue.QUEUES) -> list[str]:
+    """The broker's names of catalogue queues, e.g. for a worker's ``-Q``."""
+    return [broker_queue(name, settings.broker_namespace) for name in names]
+
+
+def broker_transport_options(settings: Settings) -> dict[str, object]:
+    vt = settings.worker.visibility_timeout_s
+    if is_amqp(settings.broker):
+        # RabbitMQ hands an unacknowledged task back as soon as its consumer's connection closes (no timeout
+        # to wait out); the longest a delivery may stay unacknowledged is the server's consumer_timeout, which
+        # must be at least WORKER_VISIBILITY_TIMEOUT_S (docs/operations.md, Brokers). Publisher confirms: a
+        # publish that returned reached the broker, as an LPUSH on Redis does.
+        return {"confirm_publish": True}
+    # Redis redelivers unacknowledged tasks after this long; it must outlast any retry countdown.
+    return {"visibility_timeout": vt}
+
+
 def celery_config(settings: Settings) -> dict[str, object]:
     vt = settings.worker.visibility_timeout_s
-    return {
-        "broker_url": settings.redis_url,
-        "result_backend": settings.redis_url,
+    namespace = settings.broker_namespace
+    config: dict[str, object] = {
+        "broker_url": settings.broker,
+        "result_backend": settings.redis_url,  # the gateway waits on answers through Redis, whatever the broker
         # At-least-once: a task is acknowledged only after it ran, and put back if its worker died.
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
-        # Redis redelivers unacknowledged tasks after this long; it must outlast any retry countdown.
-        "broker_transport_options": {"visibility_timeout": vt},
+        "broker_transport_options": broker_transport_options(settings),
         "result_backend_transport_options": {"visibility_timeout": vt},
         "visibility_timeout": vt,
         "task_ignore_result": True,  # interactive tasks opt back in; history lives in our own tables
@@ -46,9 +79,9 @@ def celery_config(settings: Settings) -> dict[str, object]:
         "task_serializer": "json",
         "result_serializer": "json",
         "accept_content": ["json"],
-        "task_queues": [Queue(name) for name in catalogue.QUEUES],
-        "task_default_queue": catalogue.QUEUE_BULK,
-        "task_routes": {job.name: {"queue": job.queue} for job in catalogue.JOBS.values()},
+        "task_queues": [Queue(name) for name in broker_queues(settings)],
+        "task_default_queue": broker_queue(catalogue.QUEUE_BULK, namespace),
+        "task_routes": {job.name: {"queue": broker_queue(job.queue, namespace)} for job in catalogue.JOBS.values()},
         "task_soft_time_limit": settings.worker.task_soft_time_limit_s,
         "task_time_limit": settings.worker.task_time_limit_s,
         "task_publish_retry": True,
@@ -65,7 +98,14 @@ def celery_config(settings: Settings) -> dict[str, object]:
         "worker_send_task_events": True,
         "timezone": "UTC",
         "enable_utc": True,
+        NAMESPACE_CONF: namespace,
     }
+    if namespace:
+        # Control (ping, inspect) and event exchanges too, so workers of another stack on the same vhost
+        # neither answer this one's pings nor show up in its Flower.
+        config["control_exchange"] = f"{namespace}.celery"
+        config["event_exchange"] = f"{namespace}.celeryev"
+    return config
 
 
 def make_celery(settings: Settings | None = None) -> Celery:
@@ -78,8 +118,14 @@ def make_celery(settings: Settings | None = None) -> Celery:
 class CeleryTaskQueue:
     """``billecta_sync.queueing.TaskQueue`` on a Celery app."""
 
-    def __init__(self, celery: Celery) -> None:
+    def __init__(self, celery: Celery, namespace: str | None = None) -> None:
         self.celery = celery
+        # Callers name catalogue queues; the broker's names may carry BROKER_NAMESPACE (an app built by
+        # make_celery knows it; a stand-in without a configuration has none).
+        if namespace is None:
+            conf = getattr(celery, "conf", None)
+            namespace = str(conf.get(NAMESPACE_CONF) or "") if conf is not None else ""
+        self.namespace = namespace
 
     def publish(self, task_name: str, args: list[Any], queue: str, *, want_result: bool = False,
                 **options: Any) -> str:
@@ -93,7 +139,7 @@ class CeleryTaskQueue:
         # When it was queued, so the operator console can show how long the oldest message of a queue waits.
         headers.setdefault(PUBLISHED_AT_HEADER, round(time.time(), 3))
         result = self.celery.send_task(
-            task_name, args=list(args), kwargs=options.get("kwargs") or {}, queue=queue,
+            task_name, args=list(args), kwargs=options.get("kwargs") or {}, queue=broker_queue(queue, self.namespace),
             ignore_result=not want_result, retry=True, retry_policy=PUBLISH_RETRY_POLICY,
             headers=headers,
         )

@@ -11,7 +11,8 @@ from datetime import timedelta
 from typing import Any
 
 from celery import Celery
-from flask import Flask
+from flask import Flask, Request
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
 
 from billecta_sync.db import Database
 from billecta_sync.queueing import TaskFailed, TaskQueue
@@ -34,13 +35,15 @@ def create_app(
 ) -> Flask:
     """Build the gateway app; every collaborator not given is built from ``settings``.
 
-    ``publisher`` wins over ``celery``; without either, a publisher-only Celery app is made.
+    ``publisher`` wins over ``celery``; without it, a ``GatewayPublisher`` is made over ``celery`` (or over a
+    publisher-only Celery app), which puts webhook jobs on Redis directly.
     """
     settings = settings or get_settings()
     if publisher is None:
         from taskqueue import CeleryTaskQueue, make_celery
+        from webhook_gateway.publisher import GatewayPublisher
 
-        publisher = CeleryTaskQueue(celery or make_celery(settings))
+        publisher = GatewayPublisher(CeleryTaskQueue(celery or make_celery(settings)))
 
     app = Flask(__name__, static_folder=None)
     # Werkzeug refuses larger bodies as they are read, for every route (the routes check as well).
@@ -79,3 +82,17 @@ def _configure_sessions(app: Flask, settings: Settings) -> None:
         SESSION_COOKIE_SECURE=settings.production,
         PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
     )
+    app.session_interface = ConsoleSessions()
+
+
+class ConsoleSessions(SecureCookieSessionInterface):
+    """Sessions for the console only: every other request gets the empty null session at once.
+
+    Browsers send the cookie only below its path, so elsewhere there is nothing to read; Flask would still
+    build a signing serializer and look for the cookie on every webhook.
+    """
+
+    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
+        if not (request.root_path + request.path).startswith(self.get_cookie_path(app)):
+            return self.make_null_session(app)
+        return super().open_session(app, request)

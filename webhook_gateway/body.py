@@ -25,6 +25,8 @@ def read_body(limit: int) -> bytes:
             break
         chunks.append(chunk)
         size += len(chunk)
+        if length is not None and size == length:
+            break  # the stream stops at Content-Length: one more read would only return b""
     if size > limit:
         raise ApiError(413, f"the body is larger than {limit} bytes")
     return b"".join(chunks)

@@ -41,6 +41,12 @@ def _start() -> None:
     logs.bind(correlation_id=g.request_id)
 
 
+def webhook_outcome(status: str) -> None:
+    """Name a stored webhook's outcome (queued, received, ignored) for its counter, so the answer need not
+    be parsed again to read it."""
+    g.webhook_outcome = status
+
+
 def _json_field(response: Response, name: str) -> str:
     if not response.is_json:
         return ""
@@ -59,8 +65,10 @@ def _count(response: Response) -> None:
             metrics.AUTH_FAILURES.labels(scope=scopes, reason=reason).inc()
     blueprint = request.blueprint or ""
     if blueprint in WEBHOOK_BLUEPRINTS:
-        # queued | received | ignored on success (the body says which), else the HTTP status.
-        outcome = _json_field(response, "status") if 200 <= status < 300 else ""
+        # queued | received | ignored on success (as the route named it), else the HTTP status.
+        outcome = ""
+        if 200 <= status < 300:
+            outcome = getattr(g, "webhook_outcome", "") or _json_field(response, "status")
         metrics.WEBHOOKS_RECEIVED.labels(source=WEBHOOK_BLUEPRINTS[blueprint], outcome=outcome or str(status)).inc()
     elif blueprint == "commands" and request.url_rule is not None:
         # The endpoint names the command (one view per route of commands.py); ids never become labels.

@@ -20,6 +20,7 @@ from billecta_sync.db import DeadLetter, MonitorStatus, WebhookInbox
 from billecta_sync.errors import PermanentError
 from billecta_sync.retry import backoff_s, is_retryable
 from taskqueue import CeleryTaskQueue
+from workers import timelimits
 
 log = logging.getLogger("billecta_sync.tasks")
 
@@ -36,10 +37,18 @@ class SyncTask(Task):
 
     @property
     def services(self) -> Services:
+        # One Services per process, shared by every task thread on the thread pool (see container).
         services = get_services()
         if services.queue is None:  # use-cases that start other jobs publish through this worker's app
-            services.queue = CeleryTaskQueue(self.app)
+            services.queue = CeleryTaskQueue(self.app)  # threads may race here: either publisher will do
         return services
+
+    def time_limits(self) -> tuple[float | None, float | None]:
+        """This run's (soft, hard) limits in seconds, by Celery's precedence: message, task (job), settings."""
+        hard, soft = self.request.timelimit or (None, None)
+        conf = self.app.conf
+        return (soft or self.soft_time_limit or conf.task_soft_time_limit or None,
+                hard or self.time_limit or conf.task_time_limit or None)
 
     @property
     def max_attempts_retries(self) -> int:
@@ -60,9 +69,12 @@ class SyncTask(Task):
         logs.bind(correlation_id=self.correlation_id(services, inbox_id), task=self.name, task_id=self.request.id,
                   inbox_id=inbox_id, monitor_log_id=monitor_log_id)
         started = time.perf_counter()
+        soft_s, hard_s = self.time_limits()
         try:
-            return self._run_use_case(services, fn, args, kwargs, context, monitor_log_id, on_final_failure,
-                                      inbox_id)
+            # Prefork enforces the limits itself; on the thread pool these do (workers.timelimits).
+            with timelimits.hard_limit(self.name, self.request.id or "", hard_s):
+                return self._run_use_case(services, fn, args, kwargs, context, monitor_log_id, on_final_failure,
+                                          inbox_id, soft_s)
         finally:
             metrics.TASK_DURATION.labels(job=self.name).observe(time.perf_counter() - started)
             logs.clear()
@@ -84,11 +96,14 @@ class SyncTask(Task):
 
     def _run_use_case(self, services: Services, fn: Callable[..., Any], args: tuple[Any, ...],
                       kwargs: dict[str, Any], context: dict[str, Any], monitor_log_id: int | None,
-                      on_final_failure: Callable[[BaseException], None] | None, inbox_id: int | None) -> Any:
+                      on_final_failure: Callable[[BaseException], None] | None, inbox_id: int | None,
+                      soft_s: float | None = None) -> Any:
         if monitor_log_id is not None:
             monitor.log_started(services.db, monitor_log_id, self.request.id or "", logs.correlation_id())
         try:
-            result = fn(services, *args, **kwargs)
+            # Only the use-case: recording a failure after the soft limit must still reach the database and Lime.
+            with timelimits.soft_limit(soft_s):
+                result = fn(services, *args, **kwargs)
         except Retry:
             raise
         except PermanentError as exc:

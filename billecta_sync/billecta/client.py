@@ -31,6 +31,7 @@ from billecta_sync.billecta.errors import (
 from billecta_sync.billecta.routes import Route, get_route
 from billecta_sync.billecta.values import format_date, format_datetime
 from billecta_sync.httpretry import retrying
+from billecta_sync.httpsessions import ThreadSessions
 from billecta_sync.ratelimit import RateLimiter
 from billecta_sync.settings import BillectaSettings, InvalidBillectaApiConfig
 
@@ -98,8 +99,8 @@ class BillectaClient:
             raise InvalidBillectaApiConfig("Billecta base URL and Authorization value are required")
         self.settings = settings
         self._base_url = settings.base_url.rstrip("/")
-        self._session = session if session is not None else requests.Session()
-        self._owns_session = session is None
+        # A session per thread (billecta_sync.httpsessions): a thread-pool worker shares this client.
+        self._sessions = ThreadSessions(session)
         self._on_request = on_request
         self._rate_limiter = rate_limiter
         # Sent per request rather than set on the session, so a caller's session is left untouched.
@@ -111,9 +112,12 @@ class BillectaClient:
 
     # --- plumbing -----------------------------------------------------------------------------------
 
+    @property
+    def _session(self) -> requests.Session:
+        return self._sessions.get()
+
     def close(self) -> None:
-        if self._owns_session:
-            self._session.close()
+        self._sessions.close()
 
     def __enter__(self) -> BillectaClient:
         return self

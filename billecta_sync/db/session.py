@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +25,10 @@ def _sqlite_pragmas(timeout_s: float) -> Any:
         # failing at once when several processes share the file.
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
+        # NORMAL in WAL mode: a commit is appended to the WAL but not fsynced; the WAL is fsynced when it is
+        # checkpointed (every 1000 pages). A crash of the process loses nothing committed; a power loss or
+        # OS crash can lose the commits since the last checkpoint, never the file's consistency
+        # (docs/operations.md, "Ingest").
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
@@ -31,31 +36,62 @@ def _sqlite_pragmas(timeout_s: float) -> Any:
     return apply
 
 
-def make_engine(url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> Engine:
+#: connections a pool keeps, and how many more it opens in a burst, for a process running one task at a time
+DEFAULT_POOL_SIZE = 5
+DEFAULT_MAX_OVERFLOW = 10
+
+
+def make_engine(url: str, timeout_s: float = DEFAULT_TIMEOUT_S, *, pool_size: int = DEFAULT_POOL_SIZE,
+                max_overflow: int = DEFAULT_MAX_OVERFLOW, autocommit: bool = False) -> Engine:
     """``timeout_s`` bounds how long one statement waits (a lock, a slow server): the gateway uses a short
-    one so a webhook answers 503 (and is delivered again) instead of holding its sender."""
+    one so a webhook answers 503 (and is delivered again) instead of holding its sender. A thread-pool worker
+    sizes the pool to its threads (``pool_size``, ``max_overflow``), or they would queue for connections.
+    ``autocommit``: every statement is committed as it completes (see ``Database.autocommit_engine``)."""
     parsed = make_url(url)
+    isolation: dict[str, Any] = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
+        pool: dict[str, Any] = {}
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": timeout_s, "check_same_thread": False})
+            pool = {"pool_size": pool_size, "max_overflow": max_overflow, "pool_timeout": timeout_s}
+        engine = create_engine(url, connect_args={"timeout": timeout_s, "check_same_thread": False}, **pool,
+                               **isolation)
         event.listen(engine, "connect", _sqlite_pragmas(timeout_s))
         return engine
     ms = int(timeout_s * 1000)
     connect_args = {"connect_timeout": max(1, int(timeout_s)),
                     "options": f"-c statement_timeout={ms} -c lock_timeout={ms}"}
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, pool_timeout=timeout_s,
-                         connect_args=connect_args)
+    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow,
+                         pool_timeout=timeout_s, connect_args=connect_args, **isolation)
 
 
 class Database:
     """One engine and session factory per process."""
 
-    def __init__(self, url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+    def __init__(self, url: str, timeout_s: float = DEFAULT_TIMEOUT_S, *, pool_size: int = DEFAULT_POOL_SIZE,
+                 max_overflow: int = DEFAULT_MAX_OVERFLOW) -> None:
         self.url = url
-        self.engine = make_engine(url, timeout_s)
+        self.engine = make_engine(url, timeout_s, pool_size=pool_size, max_overflow=max_overflow)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._engine_args: dict[str, Any] = {"timeout_s": timeout_s, "pool_size": pool_size,
+                                             "max_overflow": max_overflow}
+        self._autocommit: Engine | None = None
+        self._autocommit_lock = threading.Lock()
+
+    @property
+    def autocommit_engine(self) -> Engine:
+        """The same database with each statement committed as it completes, for a write that is a single
+        statement (the gateway's inbox insert): no BEGIN and COMMIT around it — two round trips fewer on
+        PostgreSQL, and SQLite's write lock held only while the statement runs. Made on first use; an
+        in-memory SQLite database (a second engine would open another one) gets ``engine`` itself."""
+        if self._autocommit is None:
+            with self._autocommit_lock:
+                if self._autocommit is None:
+                    in_memory = self.is_sqlite and self.engine.url.database in (None, "", ":memory:")
+                    self._autocommit = self.engine if in_memory else make_engine(
+                        self.url, autocommit=True, **self._engine_args)
+        return self._autocommit
 
     @property
     def is_sqlite(self) -> bool:
@@ -80,6 +116,8 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._autocommit is not None and self._autocommit is not self.engine:
+            self._autocommit.dispose()
 
 
 def alembic_config(url: str) -> Any:

@@ -17,6 +17,7 @@ import requests
 
 from billecta_sync import metrics
 from billecta_sync.httpretry import retrying
+from billecta_sync.httpsessions import ThreadSessions
 from billecta_sync.lime.errors import (
     LimeApiError,
     LimeConnectionError,
@@ -81,8 +82,8 @@ class LimeClient:
         self.settings = settings
         self._base_url = settings.base_url.rstrip("/") + "/"
         self._rate_limiter = rate_limiter
-        self._session = session if session is not None else requests.Session()
-        self._owns_session = session is None
+        # A session per thread (billecta_sync.httpsessions): a thread-pool worker shares this client.
+        self._sessions = ThreadSessions(session)
         self._on_request = on_request
         self._headers = {"X-API-Key": settings.api_key.get(), "Accept": "application/hal+json"}
         self._limetypes: dict[str, dict[str, Any]] = {}
@@ -91,9 +92,12 @@ class LimeClient:
 
     # --- plumbing -----------------------------------------------------------------------------------
 
+    @property
+    def _session(self) -> requests.Session:
+        return self._sessions.get()
+
     def close(self) -> None:
-        if self._owns_session:
-            self._session.close()
+        self._sessions.close()
 
     def __enter__(self) -> LimeClient:
         return self

@@ -4,7 +4,9 @@ stalling; a worker killed with SIGKILL mid-processing; Redis restarted with even
 Each test ends by comparing Lime with the state the events must produce, and by looking for duplicates.
 The worker-kill and Redis-restart tests shorten the recovery timings (task time limit, hence the inbox
 lease; visibility timeout; sweep interval) through the same settings an operator would use, so the
-recovery paths run in seconds instead of minutes.
+recovery paths run in seconds instead of minutes. The retry and worker-kill tests run on both brokers: Redis,
+and RabbitMQ when one answers (``tests/e2e/brokers.py``), whose redelivery works differently (a dead
+consumer's tasks come back at once instead of after the visibility timeout).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from billecta_sync.lime import LimeClient
 from billecta_sync.lime.values import option_key
 from billecta_sync.settings import BillectaSettings, LimeSettings, Secret
 from devstack.stack import Ports, Stack, StackConfig, free_port
-from tests.e2e import support
+from tests.e2e import brokers, support
 from tests.e2e.support import inbox_counts
 
 pytestmark = pytest.mark.slow
@@ -108,19 +110,22 @@ class Scenario:
         assert len(links) == 1
 
 
-def start(tmp: Path, redis_index: int, stack_starter: Callable[..., Stack], **env: str) -> Stack:
+def start(tmp: Path, redis_index: int, stack_starter: Callable[..., Stack], broker: str = "redis",
+          **env: str) -> Stack:
     return stack_starter(tmp, database_url=None, redis_index=redis_index,  # type: ignore[no-any-return]
                          extra_env={"WORKER_MAX_RETRIES": "10", "WORKER_RETRY_BACKOFF_MAX_S": "2",
-                                    "BILLECTA_API_TIMEOUT_S": "2", **env})
+                                    "BILLECTA_API_TIMEOUT_S": "2", **env},
+                         **brokers.stack_options(broker))
 
 
-@pytest.fixture(scope="module")
-def stack(stack_starter: Callable[..., Stack], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    running = start(tmp_path_factory.mktemp("stack-faults"), 4, stack_starter)
+@pytest.fixture(scope="module", params=brokers.BROKERS)
+def stack(request: pytest.FixtureRequest, stack_starter: Callable[..., Stack],
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    running = start(tmp_path_factory.mktemp(f"stack-faults-{request.param}"), 4, stack_starter, request.param)
     try:
         yield running
     finally:
-        running.stop()
+        brokers.stop(running)
 
 
 def test_billecta_5xx_429_and_stalls_for_a_while_change_nothing_in_the_end(stack: Stack) -> None:
@@ -145,11 +150,13 @@ def test_billecta_5xx_429_and_stalls_for_a_while_change_nothing_in_the_end(stack
 
 
 @pytest.mark.timeout(300)
-def test_worker_killed_mid_processing_recovers(stack_starter: Callable[..., Stack],
+@pytest.mark.parametrize("broker", brokers.BROKERS)
+def test_worker_killed_mid_processing_recovers(broker: str, stack_starter: Callable[..., Stack],
                                                tmp_path_factory: pytest.TempPathFactory) -> None:
-    # The killed worker's tasks come back from Redis after the visibility timeout; the rows it had
-    # claimed are taken again once their lease ends, by the redelivered task or the sweeper.
-    stack = start(tmp_path_factory.mktemp("stack-kill"), 5, stack_starter, **FAST_RECOVERY)
+    # The killed worker's tasks come back from Redis after the visibility timeout, from RabbitMQ as soon as
+    # its connection is gone; the rows it had claimed are taken again once their lease ends, by the
+    # redelivered task or the sweeper.
+    stack = start(tmp_path_factory.mktemp(f"stack-kill-{broker}"), 5, stack_starter, broker, **FAST_RECOVERY)
     try:
         scenario = Scenario(stack, 6)
         scenario.wait_sent()
@@ -163,7 +170,7 @@ def test_worker_killed_mid_processing_recovers(stack_starter: Callable[..., Stac
         assert counts.get("dead", 0) == 0
         scenario.assert_all_paid_once()
     finally:
-        stack.stop()
+        brokers.stop(stack)
 
 
 @pytest.mark.timeout(300)

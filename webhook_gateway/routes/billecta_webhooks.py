@@ -89,4 +89,5 @@ def receive_billecta_webhook() -> tuple[Response, int]:
         raise ApiError(503, "the delivery could not be stored; retry later", error="unavailable") from None
     if not event.supported:
         log.info("ignored unsupported Billecta event %s (inbox %s)", event.type, accepted.inbox_id)
+    requestlog.webhook_outcome(accepted.status)
     return jsonify(status=accepted.status, inbox_id=accepted.inbox_id), 200

@@ -78,4 +78,5 @@ def receive_lime_webhook() -> tuple[Response, int]:
     except SQLAlchemyError as exc:
         log.warning("could not store a Lime webhook (%s); answering 503 so Lime retries", type(exc).__name__)
         raise ApiError(503, "the delivery could not be stored; retry later", error="unavailable") from None
+    requestlog.webhook_outcome(accepted.status)
     return jsonify(status=accepted.status, inbox_id=accepted.inbox_id), 200

@@ -14,8 +14,9 @@ import pytest
 import redis
 from sqlalchemy import select
 
-from billecta_sync import catalogue, inbox
+from billecta_sync import catalogue, inbox, logs
 from billecta_sync.db import InboxStatus, MonitorBatch, WebhookInbox
+from webhook_gateway.publisher import CLIENT_NAME, GatewayPublisher
 
 PREFIX = "/limepkg-billecta-integration"
 WEBHOOK = {"X-API-Key": "dev-webhook-key"}
@@ -157,3 +158,54 @@ def test_replay_publishes_dead_rows_to_redis(redis_client: redis.Redis, make_gat
     assert [(m["headers"]["task"], m["decoded_body"][0]) for m in messages] == [
         (catalogue.PROCESS_BILLECTA_WEBHOOK.name, [dead])
     ]
+
+
+def _per_message_fields_blanked(message: dict[str, Any]) -> dict[str, Any]:
+    """The message with what differs between any two messages (ids, the queueing time) blanked."""
+    blanked = json.loads(json.dumps(message))
+    for key in ("id", "root_id", "x_published_at"):
+        blanked["headers"][key] = "*"
+    for key in ("correlation_id", "delivery_tag"):
+        blanked["properties"][key] = "*"
+    blanked.pop("body")  # compared decoded
+    return blanked
+
+
+def test_the_gateway_writes_exactly_the_message_celery_would(redis_client: redis.Redis,
+                                                            make_gateway: Callable[..., Any]) -> None:
+    app, _ = make_gateway()
+    publisher = app.extensions["billecta_sync"].publisher
+    assert isinstance(publisher, GatewayPublisher)
+    assert publisher.client is not None, "the gateway should publish webhook jobs directly on this broker"
+    job = catalogue.PROCESS_BILLECTA_WEBHOOK
+    logs.bind(correlation_id="cid-compare")
+    try:
+        celery_id = publisher.queue.publish(job.name, [5], job.queue)  # built by Celery and kombu
+        direct_id = publisher.publish(job.name, [5], job.queue)
+    finally:
+        logs.clear()
+
+    by_celery, direct = queued_messages(redis_client, job.queue)
+    assert (by_celery["headers"]["id"], direct["headers"]["id"]) == (celery_id, direct_id)
+    assert _per_message_fields_blanked(direct) == _per_message_fields_blanked(by_celery)
+    assert direct["decoded_body"] == by_celery["decoded_body"]
+    assert direct["properties"]["correlation_id"] == direct_id == direct["headers"]["root_id"]
+    assert direct["headers"][logs.TASK_HEADER] == "cid-compare"
+
+
+def test_a_webhook_is_published_again_after_redis_dropped_the_connection(redis_client: redis.Redis,
+                                                                        make_gateway: Callable[..., Any]) -> None:
+    app, _ = make_gateway()
+    client = app.test_client()
+    first = client.post(f"{PREFIX}/billecta-webhook-receiver", json=EVENT, headers=WEBHOOK)
+    assert first.get_json()["status"] == "queued"
+    db = redis_client.connection_pool.connection_kwargs.get("db", 0)
+    gateway_ids = [c["id"] for c in redis_client.client_list()
+                   if c.get("name") == CLIENT_NAME and int(c.get("db", -1)) == db]
+    assert gateway_ids
+    for client_id in gateway_ids:  # as a Redis restart or an idle timeout would
+        redis_client.client_kill_filter(_id=client_id)
+    second = client.post(f"{PREFIX}/billecta-webhook-receiver", json=EVENT, headers=WEBHOOK)
+    assert second.get_json()["status"] == "queued"
+    assert [m["decoded_body"][0] for m in queued_messages(redis_client, catalogue.QUEUE_WEBHOOKS)] == [
+        [first.get_json()["inbox_id"]], [second.get_json()["inbox_id"]]]

@@ -31,8 +31,11 @@ INJECTED_MESSAGE = "Injected server error (sandbox error_rate knob)."
 
 @pytest.fixture(scope="module")
 def stack(stack_starter: Callable[..., Stack], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    # Two task threads, as many as the two prefork processes these tests were written for: with one retry,
+    # how many orders compete for the rate-limited sandbox at once decides the outcome, not the 429 handling.
     running = stack_starter(tmp_path_factory.mktemp("stack-retries"), database_url=None, redis_index=7,
-                            extra_env={"WORKER_MAX_RETRIES": "1", "WORKER_RETRY_BACKOFF_MAX_S": "2"})
+                            extra_env={"WORKER_MAX_RETRIES": "1", "WORKER_RETRY_BACKOFF_MAX_S": "2"},
+                            worker_threads=2)
     try:
         yield running
     finally:

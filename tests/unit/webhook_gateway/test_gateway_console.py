@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+import flask
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -69,6 +70,24 @@ def test_the_session_cookie_is_httponly_lax_and_scoped(client: FlaskClient) -> N
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert f"Path={PREFIX}" in cookie
     assert "Secure" not in cookie  # development: the local stack is http://
+
+
+def test_only_console_requests_have_a_session(client: FlaskClient) -> None:
+    sign_in(client)
+    assert client.get(f"{PREFIX}/health").status_code == 200  # the session carries over within the console
+    webhook = client.post("/limepkg-billecta-integration/billecta-webhook-receiver",
+                          json={"WebhookTriggerType": "InvoiceActionAttested", "ActionPublicId": "a1"},
+                          headers={"X-API-Key": "dev-webhook-key"})
+    assert webhook.status_code == 200
+    assert "Set-Cookie" not in webhook.headers and "Cookie" not in webhook.headers.get("Vary", "")
+    assert client.get(f"{PREFIX}/health").status_code == 200  # and is still there afterwards
+
+
+def test_requests_outside_the_console_do_not_open_its_session(app: Flask) -> None:
+    for path, null in ((f"{PREFIX}/login", False), ("/limepkg-billecta-integration/billecta-webhook-receiver", True),
+                       ("/healthz", True)):
+        with app.test_request_context(path):
+            assert app.session_interface.is_null_session(flask.session) is null, path
 
 
 def test_production_cookie_is_secure(make_app: Callable[..., Flask], tmp_path: object) -> None:

@@ -11,8 +11,9 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select, text
 
-from billecta_sync import catalogue
+from billecta_sync import catalogue, inbox
 from billecta_sync.db import Database, InboxStatus, WebhookInbox
+from billecta_sync.inbound import delivery
 
 URL = "/limepkg-billecta-integration/billecta-webhook-receiver"
 WEBHOOK = {"X-API-Key": "dev-webhook-key"}
@@ -194,3 +195,49 @@ def test_wrong_method_is_json_405(client: FlaskClient) -> None:
     assert resp.status_code == 405
     assert resp.get_json()["error"] == "method_not_allowed"
     assert "POST" in resp.headers["Allow"]
+
+
+def _committed(db: Database, inbox_id: int) -> str | None:
+    """The row's status as a connection of its own sees it: only committed rows are visible there."""
+    other = Database(db.url)
+    try:
+        with other.session() as session:
+            found = session.get(WebhookInbox, inbox_id)
+            return found.status if found is not None else None
+    finally:
+        other.dispose()
+
+
+def test_the_row_is_committed_before_it_is_published_and_answered(client: FlaskClient, db: Database,
+                                                                  publisher: Any) -> None:
+    seen_at_publish: list[str | None] = []
+    record_publish = publisher.publish
+
+    def publish(task_name: str, args: list[Any], queue: str, **kwargs: Any) -> str:
+        seen_at_publish.append(_committed(db, args[0]))
+        return record_publish(task_name, args, queue, **kwargs)
+
+    publisher.publish = publish
+    resp = post(client, json.dumps(ATTESTED))
+
+    assert resp.status_code == 200
+    inbox_id = resp.get_json()["inbox_id"]
+    assert seen_at_publish == [InboxStatus.QUEUED]  # durable before the job could reach a worker
+    assert _committed(db, inbox_id) == InboxStatus.QUEUED
+
+
+def test_a_failed_publish_leaves_a_stored_row_the_sweeper_publishes(client: FlaskClient, db: Database,
+                                                                    publisher: Any) -> None:
+    publisher.fail = True
+    resp = post(client, json.dumps(ATTESTED))
+    assert resp.status_code == 200
+    inbox_id = resp.get_json()["inbox_id"]
+    assert _committed(db, inbox_id) == InboxStatus.RECEIVED
+
+    publisher.fail = False
+    stuck = inbox.stuck_ids(db, older_than_s=-1)  # as the sweeper finds it once it is old enough
+    assert stuck == [inbox_id]
+    delivery.republish(db, publisher, inbox.sources_of(db, stuck))
+    assert [(p.task, p.args) for p in publisher.published] == [(catalogue.PROCESS_BILLECTA_WEBHOOK.name, [inbox_id])]
+    assert rows(db)[0].status == InboxStatus.QUEUED
+    assert len(rows(db)) == 1  # stored once, published once after the broker came back
