@@ -24,6 +24,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,7 +32,17 @@ from typing import Any
 import psutil
 import requests
 
-from bench.common import SummaryRow, bench_stack, fmt_ratio, machine_load, print_table, ratio, say, wait_for
+from bench.common import (
+    SummaryRow,
+    bench_stack,
+    fmt_ratio,
+    lime_bulk,
+    machine_load,
+    print_table,
+    ratio,
+    say,
+    wait_for,
+)
 from billecta_sync.billecta import BillectaClient
 from billecta_sync.settings import BillectaSettings, Secret
 from devstack.demo import DemoTarget
@@ -100,33 +111,31 @@ class MemoryWatch:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _sample(self) -> int:
-        total = 0
+    def _family(self) -> Iterator[psutil.Process]:
+        """Every process of the measured services, prefork children included."""
         for root in self.processes:
             try:
-                family = [root, *root.children(recursive=True)]
+                yield from [root, *root.children(recursive=True)]
             except psutil.Error:
                 continue
-            for proc in family:
-                try:
-                    total += proc.memory_info().rss
-                except psutil.Error:
-                    pass
+
+    def _sample(self) -> int:
+        total = 0
+        for proc in self._family():
+            try:
+                total += proc.memory_info().rss
+            except psutil.Error:
+                pass
         return total
 
     def _cpu_times(self) -> dict[int, float]:
         # Per process, so a prefork child that ended meanwhile keeps what it used up to the last sample.
-        for root in self.processes:
+        for proc in self._family():
             try:
-                family = [root, *root.children(recursive=True)]
+                times = proc.cpu_times()
+                self._cpu[proc.pid] = times.user + times.system
             except psutil.Error:
-                continue
-            for proc in family:
-                try:
-                    times = proc.cpu_times()
-                    self._cpu[proc.pid] = times.user + times.system
-                except psutil.Error:
-                    pass
+                pass
         return dict(self._cpu)
 
     def _run(self) -> None:
@@ -186,13 +195,7 @@ class DebtorBench:
         return sum(int(v) for v in stats["requests_by_route"].values())
 
     def bulk(self, limetype: str, rows: list[dict[str, Any]]) -> list[int]:
-        ids: list[int] = []
-        for start in range(0, len(rows), 2000):
-            resp = self.http.post(f"{self.stack.lime_admin_url}/bulk/{limetype}", params={"ids": "1"},
-                                  json=rows[start:start + 2000], timeout=120)
-            resp.raise_for_status()
-            ids += resp.json()["ids"]
-        return ids
+        return lime_bulk(self.http, self.stack.lime_admin_url, limetype, rows)
 
     def seed(self, count: int) -> list[int]:
         """A creditor in Billecta and Lime and ``count`` company debtors billed by it; the debtor ids."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bench.common import SummaryRow, bench_stack, machine_load, print_table, say
+from bench.common import SummaryRow, bench_stack, lime_bulk, machine_load, print_table, say
 from bench.flow import SERVICES, Flow, FlowFailed
 from devstack.demo import seed, start_command
 
@@ -27,13 +27,7 @@ POLL_S = 5.0
 
 
 def _bulk(flow: Flow, limetype: str, rows: list[dict[str, Any]]) -> list[int]:
-    ids: list[int] = []
-    for start in range(0, len(rows), 2000):
-        resp = flow.http.post(f"{flow.stack.lime_admin_url}/bulk/{limetype}", params={"ids": "1"},
-                              json=rows[start:start + 2000], timeout=120)
-        resp.raise_for_status()
-        ids += resp.json()["ids"]
-    return ids
+    return lime_bulk(flow.http, flow.stack.lime_admin_url, limetype, rows)
 
 
 def _seed_orders(flow: Flow, count: int) -> tuple[int, list[int]]:
