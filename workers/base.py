@@ -6,6 +6,7 @@ Tasks stay thin: they take ids, call a use-case and leave every cross-cutting co
 from __future__ import annotations
 
 import logging
+import random
 import time
 import traceback
 from collections.abc import Callable
@@ -18,11 +19,18 @@ from billecta_sync import logs, metrics, monitor
 from billecta_sync.container import Services, get_services
 from billecta_sync.db import DeadLetter, MonitorStatus, WebhookInbox
 from billecta_sync.errors import PermanentError
+from billecta_sync.ratelimit import RateLimitTimeout
 from billecta_sync.retry import backoff_s, is_retryable
 from taskqueue import CeleryTaskQueue
 from workers import timelimits
 
 log = logging.getLogger("billecta_sync.tasks")
+
+BUDGET_WAITS_KEY = "task-budget-waits:{}"
+BUDGET_WAITS_TTL_S = 86400
+MAX_BUDGET_WAITS = 200  # hours of waiting for a budget that never frees up, then the task fails as before
+BUDGET_WAIT_MAX_S = 300.0  # Lime's window: a slot is free again at the latest when the window has passed
+BUDGET_WAIT_JITTER_S = 10.0
 
 
 class SyncTask(Task):
@@ -55,7 +63,33 @@ class SyncTask(Task):
         return self.services.settings.worker.max_retries
 
     def is_final_attempt(self) -> bool:
-        return self.request.retries >= self.max_attempts_retries
+        # Runs that only waited for Lime's or Billecta's budget are not failed attempts.
+        return self.request.retries - self.budget_waits() >= self.max_attempts_retries
+
+    def budget_waits(self) -> int:
+        """How many of this task's runs ended waiting for a rate limit (kept in Redis by task id)."""
+        try:
+            raw = self.services.redis.get(BUDGET_WAITS_KEY.format(self.request.id))
+        except Exception:  # Redis down: count every run as an attempt, as before
+            return 0
+        return int(raw) if raw else 0
+
+    def wait_for_budget(self, services: Services, exc: RateLimitTimeout, context: dict[str, Any],
+                        monitor_log_id: int | None) -> Retry | None:
+        """A retry when the budget will have a slot (not counting as an attempt), or None past the cap."""
+        key = BUDGET_WAITS_KEY.format(self.request.id)
+        waits = int(services.redis.incr(key))
+        services.redis.expire(key, BUDGET_WAITS_TTL_S)
+        if waits > MAX_BUDGET_WAITS:
+            return None
+        # The hint is when the window frees a slot; the jitter spreads the waiting tasks over it.
+        delay = min(max(exc.retry_after_s, 1.0), BUDGET_WAIT_MAX_S) + random.uniform(0, BUDGET_WAIT_JITTER_S)
+        log.info("no slot in %s now; run %s waits %.0f s for it (not a failed attempt)", exc.key,
+                 context["attempt"], delay, extra=context)
+        metrics.TASKS.labels(job=self.name, outcome="budget_wait").inc()
+        if monitor_log_id is not None:
+            monitor.log_note(services.db, monitor_log_id, f"Waiting {delay:.0f} s for the {exc.key} budget")
+        return self.retry(exc=exc, countdown=delay)
 
     def run_use_case(self, fn: Callable[..., Any], *args: Any, monitor_log_id: int | None = None,
                      on_final_failure: Callable[[BaseException], None] | None = None,
@@ -114,6 +148,11 @@ class SyncTask(Task):
                 monitor.settle_batch_of_log(services.db, monitor_log_id)
             raise
         except Exception as exc:
+            if isinstance(exc, RateLimitTimeout):
+                # Month end: the budget is spent for minutes at a time. That is queueing, not failing.
+                waiting = self.wait_for_budget(services, exc, context, monitor_log_id)
+                if waiting is not None:
+                    raise waiting from exc
             final = self.is_final_attempt() or not is_retryable(exc)
             if not final:
                 delay = backoff_s(self.request.retries, services.settings.worker.retry_backoff_max_s, exc)

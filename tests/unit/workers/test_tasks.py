@@ -18,6 +18,7 @@ from billecta_sync.catalogue import Job
 from billecta_sync.container import Services, set_services
 from billecta_sync.db import Database, DeadLetter, InboxStatus, MonitorBatch, MonitorLog, MonitorStatus, WebhookInbox
 from billecta_sync.lime.values import option_key
+from billecta_sync.ratelimit import RateLimitTimeout
 from billecta_sync.usecases.billecta_to_lime import events
 from taskqueue import make_celery
 from tests.unit.fakes import (
@@ -175,6 +176,34 @@ def test_a_per_object_job_that_fails_every_attempt_ends_in_error_on_the_order_th
     assert (option_key(order["orderstatus"]), order["billecta_error_message"]) == ("errorupsert", outage)
     assert [name for name, _args in fake_billecta.calls].count("create_invoice") == MAX_RETRIES + 1
     assert dead_letters(worker.services.db) == [(catalogue.UPSERT_ATTEST_ORDER.name, [ids.order], log_id, None)]
+
+
+def test_waiting_for_a_spent_rate_limit_budget_is_not_a_failed_attempt(worker: Worker, fake_lime: FakeLime,
+                                                                      fake_billecta: FakeBillecta) -> None:
+    # Month end: Lime's budget is spent for minutes; more waits than the task has retries must not fail it.
+    ids = add_order(fake_lime, fake_billecta)
+    log_id = one_object_batch(worker.services.db, ids.order)
+    fake_billecta.fail("create_invoice", RateLimitTimeout("ratelimit:lime", 60, 115.0), times=MAX_RETRIES + 3)
+
+    result = worker.run(catalogue.UPSERT_ATTEST_ORDER, ids.order, monitor_log_id=log_id, attest=True)
+
+    assert result.successful()
+    assert log_of(worker.services.db, log_id).status == MonitorStatus.OK
+    assert option_key(fake_lime.obj("order", ids.order)["orderstatus"]) == "attested"
+    assert len(fake_billecta.invoices) == 1 and dead_letters(worker.services.db) == []
+
+
+def test_a_real_failure_after_budget_waits_still_gets_every_attempt(worker: Worker, fake_lime: FakeLime,
+                                                                    fake_billecta: FakeBillecta) -> None:
+    ids = add_order(fake_lime, fake_billecta)
+    log_id = one_object_batch(worker.services.db, ids.order)
+    fake_billecta.fail("create_invoice", RateLimitTimeout("ratelimit:lime", 60, 1.0), times=2)
+    fake_billecta.fail("create_invoice", FakeBillecta.outage(), times=MAX_RETRIES)  # then it recovers
+
+    result = worker.run(catalogue.UPSERT_ATTEST_ORDER, ids.order, monitor_log_id=log_id, attest=True)
+
+    assert result.successful()  # two budget waits and two outages: within the three attempts it has
+    assert len(fake_billecta.invoices) == 1 and dead_letters(worker.services.db) == []
 
 
 # ---- inbound: the inbox row and its dead letter ---------------------------------------------------------
