@@ -29,7 +29,7 @@ from billecta_sync.db import (
     WebhookInbox,
 )
 from billecta_sync.inbound import delivery
-from taskqueue import PUBLISHED_AT_HEADER
+from taskqueue import PUBLISHED_AT_HEADER, broker_queue, is_amqp
 from webhook_gateway.console import security
 from webhook_gateway.context import gateway
 from webhook_gateway.limits import MAX_ROW_ID
@@ -375,14 +375,19 @@ def jobs() -> str:
 
 
 # -- health -------------------------------------------------------------------------------------------------
-def queue_depths(redis_client: Any) -> list[dict[str, Any]]:
-    """Waiting messages per Celery queue, and the task at the head of each (Celery pushes left, pops right)."""
+def queue_depths(redis_client: Any, namespace: str = "", amqp_url: str = "") -> list[dict[str, Any]]:
+    """Waiting messages per Celery queue (by its broker name: ``BROKER_NAMESPACE`` prefixed), and on Redis the
+    task at the head of each (Celery pushes left, pops right). On RabbitMQ (``amqp_url``) only the counts: a
+    passive declare reads them without taking a message."""
+    if amqp_url:
+        return _amqp_queue_depths(amqp_url, namespace)
     depths = []
     for name in catalogue.QUEUES:
         entry: dict[str, Any] = {"queue": name, "waiting": None, "oldest": "", "waiting_s": None, "error": ""}
         try:
-            entry["waiting"] = int(redis_client.llen(name))
-            raw = redis_client.lindex(name, -1) if entry["waiting"] else None
+            key = broker_queue(name, namespace)
+            entry["waiting"] = int(redis_client.llen(key))
+            raw = redis_client.lindex(key, -1) if entry["waiting"] else None
             if raw:
                 headers = json.loads(raw).get("headers", {})
                 entry["oldest"] = f"{headers.get('task', '?')} {headers.get('id', '')}".strip()
@@ -392,6 +397,29 @@ def queue_depths(redis_client: Any) -> list[dict[str, Any]]:
         except Exception as exc:  # Redis down or an unexpected message: the page still shows the rest
             entry["error"] = type(exc).__name__
         depths.append(entry)
+    return depths
+
+
+def _amqp_queue_depths(url: str, namespace: str) -> list[dict[str, Any]]:
+    from kombu import Connection
+
+    depths = [{"queue": name, "waiting": None, "oldest": "", "waiting_s": None, "error": ""}
+              for name in catalogue.QUEUES]
+    try:
+        with Connection(url, connect_timeout=2) as conn:
+            for entry in depths:
+                try:
+                    channel = conn.channel()
+                    try:
+                        declared = channel.queue_declare(queue=broker_queue(entry["queue"], namespace), passive=True)
+                        entry["waiting"] = int(declared.message_count)
+                    finally:
+                        channel.close()
+                except Exception as exc:  # a queue no worker has declared yet
+                    entry["error"] = type(exc).__name__
+    except Exception as exc:  # RabbitMQ unreachable: the page still shows the rest
+        for entry in depths:
+            entry["error"] = entry["error"] or type(exc).__name__
     return depths
 
 
@@ -407,5 +435,7 @@ def health() -> str:
                                      .where(WebhookInbox.status.in_(InboxStatus.OPEN)))
         running = session.scalar(select(func.count()).select_from(MonitorBatch)
                                  .where(MonitorBatch.status == MonitorStatus.RUNNING))
-    return render_template("console/health.html", queues=queue_depths(gw.redis), counts=counts,
+    broker = gw.settings.broker
+    queues = queue_depths(gw.redis, gw.settings.broker_namespace, broker if is_amqp(broker) else "")
+    return render_template("console/health.html", queues=queues, counts=counts,
                            oldest_open=oldest_open, running=running, routes=unverified_routes())

@@ -246,3 +246,17 @@ def test_queue_depths_show_the_next_task_and_how_long_it_waits() -> None:
     assert depths["webhooks"]["waiting"] == 2 and depths["webhooks"]["oldest"] == "process t-1"
     assert 59 <= depths["webhooks"]["waiting_s"] < 70
     assert depths["bulk"]["waiting"] == 0 and depths["bulk"]["oldest"] == ""
+
+
+def test_queue_depths_read_the_broker_names_of_a_namespaced_stack() -> None:
+    import fakeredis
+
+    from webhook_gateway.console.views import queue_depths
+
+    redis = fakeredis.FakeRedis()
+    redis.lpush("acme.webhooks", "{}", "{}", "{}")
+    redis.lpush("webhooks", "{}")  # another stack's queue on the same Redis: not this one's
+
+    depths = {entry["queue"]: entry["waiting"] for entry in queue_depths(redis, "acme")}
+
+    assert depths["webhooks"] == 3 and depths["bulk"] == 0

@@ -1,0 +1,44 @@
+"""The console's queue depths on RabbitMQ: read by a passive declare, under the stack's namespace."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+
+import pytest
+
+from webhook_gateway.console.views import queue_depths
+
+AMQP_URL = "amqp://guest:guest@127.0.0.1:5672//"
+
+
+def rabbitmq_answers() -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", 5672), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not rabbitmq_answers(), reason="no RabbitMQ at 127.0.0.1:5672")
+def test_queue_depths_count_the_messages_waiting_in_rabbitmq() -> None:
+    from kombu import Connection, Exchange, Producer, Queue
+
+    namespace = f"depths-{uuid.uuid4().hex[:8]}"
+    with Connection(AMQP_URL) as conn:
+        channel = conn.channel()
+        queue = Queue(f"{namespace}.webhooks", Exchange(f"{namespace}.webhooks"), f"{namespace}.webhooks",
+                      auto_delete=False)
+        queue(channel).declare()
+        producer = Producer(channel)
+        for n in range(3):
+            producer.publish({"n": n}, exchange=queue.exchange, routing_key=queue.routing_key, declare=[queue])
+        try:
+            depths = {e["queue"]: e for e in queue_depths(None, namespace, AMQP_URL)}
+        finally:
+            queue(channel).delete()
+            channel.close()
+
+    assert depths["webhooks"]["waiting"] == 3 and depths["webhooks"]["error"] == ""
+    # A queue no worker has declared yet is named as such, not shown as empty.
+    assert depths["bulk"]["waiting"] is None and depths["bulk"]["error"]
