@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from billecta_sync import inbox, metrics
 from billecta_sync.db import InboxStatus, MonitorBatch, MonitorStatus, WebhookInbox, utcnow
+from taskqueue import is_amqp
 from webhook_gateway.auth import require_scope
 from webhook_gateway.context import gateway
 from webhook_gateway.openapi import Doc, build_openapi, documented
@@ -34,7 +35,7 @@ def healthz() -> Response:
 
 
 @bp.get("/readyz")
-@documented(Doc("Readiness: the database and Redis answer", "health",
+@documented(Doc("Readiness: the database, Redis and (on RabbitMQ) the broker answer", "health",
                 responses={200: ("ready", _READY), 503: ("a dependency is down; checks names it", _READY)}))
 def readyz() -> tuple[Response, int]:
     gw = gateway()
@@ -51,11 +52,27 @@ def readyz() -> tuple[Response, int]:
     except Exception as exc:
         log.warning("readiness: redis check failed: %s", type(exc).__name__)
         checks["redis"] = "failed"
+    if is_amqp(gw.settings.broker):
+        # On RabbitMQ the broker is not the Redis above: a webhook is still stored without it (the sweeper
+        # publishes it later), but a gateway that cannot reach it should not take new traffic first.
+        checks["broker"] = _amqp_check(gw.settings.broker)
     failed = sorted(name for name, state in checks.items() if state != "ok")
     if failed:
         return jsonify(status="not_ready", checks=checks, error="not_ready",
                        message=f"not ready: {', '.join(failed)} failed"), 503
     return jsonify(status="ready", checks=checks), 200
+
+
+def _amqp_check(url: str) -> str:
+    from kombu import Connection
+
+    try:
+        with Connection(url, connect_timeout=2) as conn:
+            conn.ensure_connection(max_retries=1)
+        return "ok"
+    except Exception as exc:
+        log.warning("readiness: broker check failed: %s", type(exc).__name__)
+        return "failed"
 
 
 @bp.get("/openapi.json")

@@ -1,9 +1,12 @@
-"""The console's queue depths on RabbitMQ: read by a passive declare, under the stack's namespace."""
+"""The gateway on RabbitMQ: the console's queue depths (a passive declare, under the stack's namespace) and
+the readiness probe's broker check."""
 
 from __future__ import annotations
 
 import socket
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -42,3 +45,15 @@ def test_queue_depths_count_the_messages_waiting_in_rabbitmq() -> None:
     assert depths["webhooks"]["waiting"] == 3 and depths["webhooks"]["error"] == ""
     # A queue no worker has declared yet is named as such, not shown as empty.
     assert depths["bulk"]["waiting"] is None and depths["bulk"]["error"]
+
+
+@pytest.mark.skipif(not rabbitmq_answers(), reason="no RabbitMQ at 127.0.0.1:5672")
+def test_readyz_checks_rabbitmq_when_it_is_the_broker(make_gateway: Callable[..., Any]) -> None:
+    app, _ = make_gateway(BROKER_URL=AMQP_URL)
+    resp = app.test_client().get("/readyz")
+    assert resp.status_code == 200 and resp.get_json()["checks"]["broker"] == "ok"
+
+    down, _ = make_gateway(BROKER_URL="amqp://guest:guest@127.0.0.1:1//")
+    resp = down.test_client().get("/readyz")
+    assert resp.status_code == 503
+    assert resp.get_json()["checks"] == {"database": "ok", "redis": "ok", "broker": "failed"}
