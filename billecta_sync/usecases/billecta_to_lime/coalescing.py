@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from billecta_sync.container import Services
-from billecta_sync.errors import ObjectBusy
+from billecta_sync.locks import object_lock
 
 _PENDING = "invoice-refresh:{}"
 _PENDING_TTL_S = 86400
@@ -58,17 +58,12 @@ def refresh_coalesced(services: Services, action_public_id: str, refresh: Refres
     # Wait for whoever holds the invoice: a refresh covering this event, any other use-case of the invoice
     # (which covers nothing), or a holder that died (its lock expires). Only a *succeeded* refresh that
     # read at or after this event's generation lets it go without a refresh of its own.
-    lock = client.lock(f"lock:invoice:{action_public_id}", timeout=timeout, blocking_timeout=timeout + 5)
-    if not lock.acquire():
-        raise ObjectBusy(f"invoice {action_public_id} is being changed by another worker")
     outcomes: list[str] = []
-    try:
+    with object_lock(client, f"invoice:{action_public_id}", timeout_s=timeout, wait_s=timeout + 5):
         done = client.hget(key, _DONE)
         if done is not None and int(done) >= mine:
             return "covered by a refresh of this invoice that read after this event arrived"
         _refresh_until_quiet(services, key, refresh, outcomes)
-    finally:
-        _release(lock)
     return outcomes[-1] if len(outcomes) == 1 else f"{outcomes[-1]} (refreshed {len(outcomes)} times)"
 
 
@@ -93,11 +88,3 @@ def _generation(services: Services, key: str) -> int:
     raw = services.redis.hget(key, "gen")
     return int(raw) if raw is not None else 0
 
-
-def _release(lock: object) -> None:
-    import redis
-
-    try:
-        lock.release()  # type: ignore[attr-defined]
-    except redis.exceptions.LockError:
-        pass  # expired under a very slow refresh: the work is idempotent, nothing to undo
