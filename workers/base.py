@@ -63,8 +63,10 @@ class SyncTask(Task):
         return self.services.settings.worker.max_retries
 
     def is_final_attempt(self) -> bool:
-        # Runs that only waited for Lime's or Billecta's budget are not failed attempts.
-        return self.request.retries - self.budget_waits() >= self.max_attempts_retries
+        # Runs that only waited for Lime's or Billecta's budget are not failed attempts; they are looked up
+        # only when the retries alone would make this the last one, so most runs cost no Redis read.
+        retries = self.request.retries
+        return retries >= self.max_attempts_retries and retries - self.budget_waits() >= self.max_attempts_retries
 
     def budget_waits(self) -> int:
         """How many of this task's runs ended waiting for a rate limit (kept in Redis by task id)."""
