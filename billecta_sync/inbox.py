@@ -307,6 +307,13 @@ def counts_by_status(db: Database) -> dict[str, int]:
         return {status: int(count) for status, count in rows}
 
 
+def oldest_open(db: Database) -> datetime | None:
+    """When the oldest row still received, queued, processing or failed came in (None: nothing open)."""
+    with db.session() as session:
+        return session.scalar(select(func.min(WebhookInbox.received_at))
+                              .where(WebhookInbox.status.in_(InboxStatus.OPEN)))
+
+
 def parse_json(row: WebhookInbox) -> Any:
     return json.loads(row.body)
 

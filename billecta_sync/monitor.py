@@ -186,3 +186,9 @@ def unstarted_batches(db: Database, older_than_s: int = 60, now: datetime | None
         return list(session.scalars(select(MonitorBatch.id).where(
             MonitorBatch.status == MonitorStatus.RUNNING, MonitorBatch.started.is_(False),
             MonitorBatch.created_at < now - timedelta(seconds=older_than_s))))
+
+
+def running_batches(db: Database) -> int:
+    with db.session() as session:
+        return int(session.scalar(select(func.count()).select_from(MonitorBatch)
+                                  .where(MonitorBatch.status == MonitorStatus.RUNNING)) or 0)

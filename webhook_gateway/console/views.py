@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
-from billecta_sync import catalogue, inbox, metrics
+from billecta_sync import catalogue, inbox, metrics, monitor
 from billecta_sync.billecta.routes import unverified_routes
 from billecta_sync.db import (
     DeadLetter,
@@ -430,11 +430,7 @@ def health() -> str:
     gw = gateway()
     counts = {status: 0 for status in InboxStatus.ALL}
     counts.update(inbox.counts_by_status(gw.db))
-    with gw.db.session() as session:
-        oldest_open = session.scalar(select(func.min(WebhookInbox.received_at))
-                                     .where(WebhookInbox.status.in_(InboxStatus.OPEN)))
-        running = session.scalar(select(func.count()).select_from(MonitorBatch)
-                                 .where(MonitorBatch.status == MonitorStatus.RUNNING))
+    oldest_open, running = inbox.oldest_open(gw.db), monitor.running_batches(gw.db)
     broker = gw.settings.broker
     queues = queue_depths(gw.redis, gw.settings.broker_namespace, broker if is_amqp(broker) else "")
     return render_template("console/health.html", queues=queues, counts=counts,

@@ -6,10 +6,9 @@ import logging
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify
-from sqlalchemy import func, select
 
-from billecta_sync import inbox, metrics
-from billecta_sync.db import InboxStatus, MonitorBatch, MonitorStatus, WebhookInbox, utcnow
+from billecta_sync import inbox, metrics, monitor
+from billecta_sync.db import InboxStatus, utcnow
 from taskqueue import is_amqp
 from webhook_gateway.auth import require_scope
 from webhook_gateway.context import gateway
@@ -86,13 +85,9 @@ def _scrape_time_values() -> dict[str, Any]:
     gw = gateway()
     backlog = {status: 0 for status in InboxStatus.ALL}
     backlog.update(inbox.counts_by_status(gw.db))
-    with gw.db.session() as session:
-        oldest = session.scalar(select(func.min(WebhookInbox.received_at))
-                                .where(WebhookInbox.status.in_(InboxStatus.OPEN)))
-        running = session.scalar(select(func.count()).select_from(MonitorBatch)
-                                 .where(MonitorBatch.status == MonitorStatus.RUNNING))
+    oldest = inbox.oldest_open(gw.db)
     age = (utcnow() - oldest).total_seconds() if oldest else 0.0
-    return {"backlog": backlog, "oldest_open_age_s": max(0.0, age), "running_batches": int(running or 0)}
+    return {"backlog": backlog, "oldest_open_age_s": max(0.0, age), "running_batches": monitor.running_batches(gw.db)}
 
 
 @bp.get("/metrics")
