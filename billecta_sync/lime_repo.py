@@ -59,12 +59,8 @@ class LimeRepo:
     def find(self, logical_type: str, criteria: Mapping[str, Any] | None = None, *,
              filter: dict[str, Any] | None = None, order_by: str | None = None,
              limit: int | None = None) -> Iterator[dict[str, Any]]:
-        mapping = self.mappings[logical_type]
         expr = filter if filter is not None else self.filter_for(logical_type, criteria or {})
-        properties = ["_id", *mapping.properties.values()]
-        order = [{mapping.prop(order_by): "ASC"}] if order_by else [{"_id": "ASC"}]
-        for obj in self.client.query(mapping.limetype, properties, filter=expr, order_by=order, limit=limit):
-            yield self._to_logical(logical_type, obj)
+        return self.find_nested(logical_type, expr, {}, order_by=order_by, limit=limit)
 
     def find_nested(self, logical_type: str, filter: dict[str, Any] | None, nested: Mapping[str, Any], *,
                     order_by: str | None = None, limit: int | None = None) -> Iterator[dict[str, Any]]:
@@ -89,7 +85,7 @@ class LimeRepo:
             wanted = nested[logical] if nested[logical] is not None else list(target_mapping.properties)
             shape[actual] = {"_id": "", **{target_mapping.prop(p): "" for p in wanted}}
             targets[actual] = (logical, target)
-        order = [{mapping.prop(order_by): "ASC"}, {"_id": "ASC"}] if order_by else [{"_id": "ASC"}]
+        order = [{mapping.prop(order_by): "ASC"}] if order_by else [{"_id": "ASC"}]
         for obj in self.client.query(mapping.limetype, shape, filter=filter, order_by=order, limit=limit):
             values = self._to_logical(logical_type, obj)
             for actual, (logical, target) in targets.items():
