@@ -20,7 +20,7 @@ from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import DBAPIError
 
-from billecta_sync.db import Database, InboxStatus, WebhookInbox, utcnow
+from billecta_sync.db import NO_SYNC, Database, InboxStatus, WebhookInbox, utcnow
 
 # Credentials are checked, never stored.
 _SECRET_HEADERS = {"authorization", "x-api-key", "cookie", "proxy-authorization", "x-lime-signature"}
@@ -198,7 +198,7 @@ def finish(
     if object_key is not None:
         values["object_key"] = object_key[:200]
     with db.session() as session:
-        session.execute(update(WebhookInbox).where(WebhookInbox.id == inbox_id).values(**values))
+        session.execute(update(WebhookInbox).where(WebhookInbox.id == inbox_id).values(**values), **NO_SYNC)
 
 
 def fail(db: Database, inbox_id: int, error: str, *, final: bool, retry_in_s: float = 0) -> None:
@@ -210,7 +210,7 @@ def fail(db: Database, inbox_id: int, error: str, *, final: bool, retry_in_s: fl
         "updated_at": utcnow(),
     }
     with db.session() as session:
-        session.execute(update(WebhookInbox).where(WebhookInbox.id == inbox_id).values(**values))
+        session.execute(update(WebhookInbox).where(WebhookInbox.id == inbox_id).values(**values), **NO_SYNC)
 
 
 def earlier_twin(db: Database, row: WebhookInbox) -> int | None:

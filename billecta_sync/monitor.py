@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from billecta_sync.db import Database, MonitorBatch, MonitorLog, MonitorStatus, utcnow
+from billecta_sync.db import NO_SYNC, Database, MonitorBatch, MonitorLog, MonitorStatus, utcnow
 
 
 def create_batch(db: Database, title: str, operation: str, query_filter: Any = None,
@@ -68,7 +68,7 @@ def log_started(db: Database, log_id: int, task_id: str, correlation_id: str = "
     if correlation_id:
         values["correlation_id"] = correlation_id[:64]
     with db.session() as session:
-        session.execute(update(MonitorLog).where(MonitorLog.id == log_id).values(**values))
+        session.execute(update(MonitorLog).where(MonitorLog.id == log_id).values(**values), **NO_SYNC)
 
 
 def log_note(db: Database, log_id: int, message: str) -> None:
@@ -82,7 +82,8 @@ def log_finished(db: Database, log_id: int, status: str, message: str = "") -> N
         raise ValueError(f"a log finishes ok or error, not {status!r}")
     with db.session() as session:
         session.execute(update(MonitorLog).where(MonitorLog.id == log_id)
-                        .values(status=status, message=message[:4000], updated_at=utcnow(), lime_synced_at=None))
+                        .values(status=status, message=message[:4000], updated_at=utcnow(), lime_synced_at=None),
+                        **NO_SYNC)
 
 
 def settle_batches(

@@ -13,9 +13,10 @@ from billecta_sync.db.models import (
     WebhookInbox,
     utcnow,
 )
-from billecta_sync.db.session import Database, upgrade
+from billecta_sync.db.session import NO_SYNC, Database, upgrade
 
 __all__ = [
+    "NO_SYNC",
     "Base",
     "Database",
     "DeadLetter",
