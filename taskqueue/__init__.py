@@ -100,6 +100,10 @@ def celery_config(settings: Settings) -> dict[str, object]:
         "enable_utc": True,
         NAMESPACE_CONF: namespace,
     }
+    if settings.broker.startswith("redis://"):
+        from taskqueue.redis_transport import TRANSPORT
+
+        config["broker_transport"] = TRANSPORT
     if namespace:
         # Control (ping, inspect) and event exchanges too, so workers of another stack on the same vhost
         # neither answer this one's pings nor show up in its Flower.
