@@ -1,9 +1,10 @@
 """Logging set-up shared by the processes: one JSON object per line, level from LOG_LEVEL.
 
-Plain ``logging`` loggers (the whole code base, Celery, gunicorn) keep working: their records go through
-structlog's ``ProcessorFormatter``, which adds the log context bound for the current request or task —
-``correlation_id``, and in a worker the task name and id, inbox id and monitor log id — so the HTTP clients'
-request lines carry the id of the webhook or command that caused them without passing it down.
+Plain ``logging`` loggers (the whole code base, Celery, gunicorn) keep working: each record becomes the line
+structlog's ``ProcessorFormatter`` would write (``JsonLineFormatter``), with the log context bound for the
+current request or task — ``correlation_id``, and in a worker the task name and id, inbox id and monitor log
+id — so the HTTP clients' request lines carry the id of the webhook or command that caused them without
+passing it down.
 
 The context lives in ``contextvars`` (per thread and per task), bound with ``bind`` and cleared with
 ``clear``. Nothing here logs headers or bodies; ``redact`` is a last line of defence that blanks known
@@ -12,6 +13,7 @@ secret-bearing fields should one end up in ``extra``.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -19,6 +21,7 @@ import re
 import threading
 import time
 from collections.abc import MutableMapping
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -168,9 +171,46 @@ def configure_logging(level: str = "INFO", *, batch_interval_s: float = 0.0) -> 
 
 def json_formatter() -> logging.Formatter:
     """The formatter of every handler: stdlib and structlog records alike become one JSON line."""
+    return JsonLineFormatter()
+
+
+def _structlog_formatter() -> logging.Formatter:
     return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=_processors(),
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                     structlog.processors.format_exc_info,
                     structlog.processors.JSONRenderer(default=str)],
     )
+
+
+#: what every LogRecord has (and what ``Formatter.format`` adds): anything else came in ``extra``
+_RECORD_KEYS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+
+
+class JsonLineFormatter(logging.Formatter):
+    """The line structlog's ``ProcessorFormatter`` writes for a stdlib record (``_processors`` and JSON), built
+    directly: the same keys in the same order — event, the log context, level, logger, the ``extra`` fields,
+    timestamp, exception — at half its cost (it copies the record and runs seven processors), which was a tenth of
+    the gateway's time per webhook. Records of structlog's own loggers still go through structlog."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._structlog = _structlog_formatter()
+
+    def format(self, record: logging.LogRecord) -> str:
+        if hasattr(record, "_logger"):  # from a structlog logger (wrap_for_formatter)
+            return self._structlog.format(record)
+        line: dict[str, Any] = {"event": record.getMessage()}
+        for key, value in get_contextvars().items():
+            line.setdefault(key, value)
+        line["level"] = record.levelname.lower()
+        line["logger"] = record.name
+        for key, value in record.__dict__.items():
+            if key not in _RECORD_KEYS:
+                line[key] = value
+        line["timestamp"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        redact(None, "", line)
+        if record.exc_info:
+            line["exc_info"] = record.exc_info
+            line = structlog.processors.format_exc_info(None, "", line)
+        return json.dumps(line, default=str)

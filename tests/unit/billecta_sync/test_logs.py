@@ -1,14 +1,18 @@
-"""The gateway's batching log handler: every line is written, in order, warnings at once."""
+"""The JSON log lines: the gateway's batching handler writes every line, in order, warnings at once; the
+formatter writes what structlog's chain would."""
 
 from __future__ import annotations
 
 import io
 import json
 import logging
+import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
+import structlog
 
 from billecta_sync import logs
 
@@ -87,3 +91,49 @@ def test_the_lines_keep_the_log_context(batching: tuple) -> None:
     handler.flush()
     line = json.loads(stream.getvalue())
     assert (line["correlation_id"], line["status"], line["event"]) == ("cid-batch", 200, "with context")
+
+
+def _line(formatter: logging.Formatter, record: logging.LogRecord) -> dict:
+    line = json.loads(formatter.format(record))
+    assert line.pop("timestamp", "").endswith("Z") or "exception" in line
+    return line
+
+
+def test_a_record_becomes_the_line_structlog_writes_with_context_extras_and_secrets_blanked() -> None:
+    record = logging.LogRecord("webhook_gateway.access", logging.INFO, __file__, 1, "%s %s %d", ("POST", "/x", 200),
+                               None)
+    record.__dict__.update(status=200, duration_ms=1.5, api_key="k-123", since=datetime(2026, 12, 1, tzinfo=UTC))
+    logs.bind(correlation_id="cid-1", task="sync")
+    try:
+        ours, theirs = _line(logs.json_formatter(), record), _line(logs._structlog_formatter(), record)
+    finally:
+        logs.clear()
+    assert ours == theirs
+    assert list(ours) == list(theirs)  # same key order: event first, as readers of the raw lines see it
+    assert ours["event"] == "POST /x 200" and ours["correlation_id"] == "cid-1" and ours["api_key"] == "***"
+    assert ours["since"] == "2026-12-01 00:00:00+00:00"  # not JSON: written as text, never dropped
+
+
+def test_an_exception_is_written_as_structlog_writes_it() -> None:
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
+    ours, theirs = _line(logs.json_formatter(), record), _line(logs._structlog_formatter(), record)
+    assert ours == theirs and "ValueError: boom" in ours["exception"]
+
+
+def test_a_structlog_logger_still_writes_its_lines() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logs.json_formatter())
+    logs.configure_logging("INFO")
+    std = logging.getLogger("test.structlog")
+    std.propagate = False
+    std.addHandler(handler)
+    try:
+        structlog.get_logger("test.structlog").info("bound", order=7)
+    finally:
+        std.removeHandler(handler)
+    line = json.loads(stream.getvalue())
+    assert (line["event"], line["order"], line["level"]) == ("bound", 7, "info")
