@@ -106,6 +106,8 @@ class GatewaySettings:
     billecta_allowed_networks: tuple[str, ...] = ()
     #: the longest the gateway waits on the database for one request before answering 503
     db_timeout_s: float = 5.0
+    #: an access line for each webhook that was stored too (the inbox row records it already)
+    log_stored_webhooks: bool = False
 
 
 @dataclass(frozen=True)
@@ -389,6 +391,11 @@ class _SettingsInput(BaseSettings):
         "GATEWAY_DB_TIMEOUT_S", "gateway.db_timeout_s",
         "longest the gateway waits on the database per request before answering 503, so a sender retries "
         "instead of waiting on a hung worker (default 5)", _G.db_timeout_s, gt=0, le=60)
+    gateway_log_stored_webhooks: bool = _setting(
+        "GATEWAY_LOG_STORED_WEBHOOKS", "gateway.log_stored_webhooks",
+        "write an access line for every webhook answered 2xx as well (default false: its inbox row records it, "
+        "with the correlation id; refused ones and every other request are always logged)",
+        _G.log_stored_webhooks)
     flower_url: str = _setting(
         "FLOWER_URL", "flower.url", "Flower's address, linked from the operator console (default "
         "http://127.0.0.1:5555)", _G.flower_url)
@@ -571,6 +578,7 @@ class _SettingsInput(BaseSettings):
                 console_replay_cap=self.gateway_console_replay_cap,
                 billecta_allowed_networks=self.gateway_billecta_allowed_networks,
                 db_timeout_s=self.gateway_db_timeout_s,
+                log_stored_webhooks=self.gateway_log_stored_webhooks,
             ),
             worker=WorkerSettings(
                 max_retries=self.worker_max_retries,

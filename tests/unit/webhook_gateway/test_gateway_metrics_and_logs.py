@@ -149,14 +149,45 @@ def test_logs_are_json_with_the_correlation_id_and_never_show_a_key(client: Flas
     text = json_log.getvalue()
     lines = [json.loads(line) for line in text.splitlines() if line.strip()]
     assert lines, "nothing was logged"
-    access = [line for line in lines if line.get("logger") == "webhook_gateway.access"]
-    assert access and access[-1]["correlation_id"] == "cid-webhook-1" and access[-1]["status"] == 200
+    # A stored webhook's record is its inbox row (below): no access line of its own by default.
+    assert not [line for line in lines if line.get("logger") == "webhook_gateway.access"]
     lime_lines = [line for line in lines if line.get("logger") == "billecta_sync.lime.client"
                   and "lime GET" in line.get("event", "")]
     assert lime_lines and lime_lines[0]["correlation_id"] == "cid-webhook-1"
     for secret in ("dev-webhook-key", "lime-secret-key-xyz", "leak-me", "SecureToken", "ZGV2LWJpbGxlY3RhLXRva2Vu"):
         assert secret not in text, secret
     assert InboxStatus.QUEUED  # the webhook was stored and queued, not refused
+
+
+def _access_lines(json_log: io.StringIO) -> list[dict[str, Any]]:
+    lines = [json.loads(line) for line in json_log.getvalue().splitlines() if line.strip()]
+    return [line for line in lines if line.get("logger") == "webhook_gateway.access"]
+
+
+def test_a_stored_webhook_is_on_its_inbox_row_and_a_refused_one_in_the_access_log(
+        client: FlaskClient, db: Database, json_log: io.StringIO) -> None:
+    stored = client.post(WEBHOOK_URL, json=ATTESTED, headers={"X-API-Key": "dev-webhook-key",
+                                                              "X-Request-ID": "cid-stored"})
+    refused = client.post(WEBHOOK_URL, json=ATTESTED, headers={"X-API-Key": "guessed-key",
+                                                               "X-Request-ID": "cid-refused"})
+    unreadable = client.post(WEBHOOK_URL, data=b"not json", headers={"X-API-Key": "dev-webhook-key",
+                                                                     "X-Request-ID": "cid-bad"})
+    assert (stored.status_code, refused.status_code, unreadable.status_code) == (200, 401, 400)
+    with db.session() as session:
+        row = session.scalars(select(WebhookInbox)).one()
+    assert (row.correlation_id, row.status) == ("cid-stored", InboxStatus.QUEUED)
+    access = _access_lines(json_log)
+    assert [(line["correlation_id"], line["status"]) for line in access] == [("cid-refused", 401), ("cid-bad", 400)]
+
+
+def test_gateway_log_stored_webhooks_writes_their_access_lines_too(
+        make_settings: Any, make_app: Any, json_log: io.StringIO) -> None:
+    client = make_app(make_settings(GATEWAY_LOG_STORED_WEBHOOKS="true")).test_client()
+    resp = client.post(WEBHOOK_URL, json=ATTESTED, headers={"X-API-Key": "dev-webhook-key",
+                                                            "X-Request-ID": "cid-logged"})
+    assert resp.status_code == 200
+    [line] = _access_lines(json_log)
+    assert (line["correlation_id"], line["status"], line["path"]) == ("cid-logged", 200, WEBHOOK_URL)
 
 
 @pytest.fixture
