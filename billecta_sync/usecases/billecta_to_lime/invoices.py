@@ -21,7 +21,11 @@ from billecta_sync.usecases.billecta_to_lime.invoice_state import (
     mark_written,
     row_values,
 )
-from billecta_sync.usecases.billecta_to_lime.payments import sync_invoice_adjustments, sync_invoice_payments
+from billecta_sync.usecases.billecta_to_lime.payments import (
+    lime_payments_of,
+    sync_invoice_adjustments,
+    sync_invoice_payments,
+)
 from billecta_sync.usecases.billecta_to_lime.reminder_invoices import close_reminder_with_source, refresh_reminder
 from billecta_sync.usecases.common import differs, option_key, relation_id, text
 from billecta_sync.usecases.shared_reads import read_together
@@ -135,11 +139,12 @@ def _sync_invoice(services: Services, action_public_id: str, *, with_payments: b
     outcome, invoice_id, links = _upsert_invoice(services, repo, action_public_id, invoice)
     mark_written(services.redis, invoice_id)
 
-    adjustments = sync_invoice_adjustments(repo, invoice, invoice_id, links)
+    known_payments = lime_payments_of(services, repo, invoice_id)  # read once, if at all, for both
+    adjustments = sync_invoice_adjustments(repo, invoice, invoice_id, links, known_payments=known_payments)
     if adjustments:
         outcome += "; " + adjustments
     if with_payments:
-        outcome += "; " + sync_invoice_payments(services, repo, invoice, invoice_id, links)
+        outcome += "; " + sync_invoice_payments(services, repo, invoice, invoice_id, links, known_payments)
     if autogiro is not None:
         outcome += "; " + _record_autogiro(repo, invoice_id, links["autogiro"], *autogiro)
     return outcome

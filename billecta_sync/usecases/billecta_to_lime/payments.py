@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
@@ -48,8 +49,27 @@ def incoming_payments(services: Services, invoice: dict[str, Any]) -> list[dict[
     return [p for p in answer or [] if isinstance(p, dict)]
 
 
+KnownPayments = Callable[[], dict[str, dict[str, Any]]]
+
+
+def lime_payments_of(services: Services, repo: LimeRepo, invoice_id: int) -> KnownPayments:
+    """The Lime payments of one invoice by ``paymentbillectaid``, read on the first call only: a refresh that
+    syncs both an invoice's write-offs and credits and its payments needs them for both. The query is shared
+    with the other invoices' payments being read at the same moment."""
+    read: list[dict[str, dict[str, Any]]] = []
+
+    def known() -> dict[str, dict[str, Any]]:
+        if not read:
+            listed = read_together(services, "payments-by-invoice", str(invoice_id),
+                                   lambda ids: _payments_by_invoice(repo, ids)) or []
+            read.append({str(p.get("paymentbillectaid")): p for p in listed})
+        return read[0]
+
+    return known
+
+
 def sync_invoice_payments(services: Services, repo: LimeRepo, invoice: dict[str, Any], invoice_id: int,
-                          links: dict[str, Any]) -> str:
+                          links: dict[str, Any], known_payments: KnownPayments | None = None) -> str:
     """Create or update the Lime payments of one invoice (``links``: its Lime creditor and debtor ids, and
     ``had_payments``: whether the Lime invoice showed a paid amount before this sync). The caller holds the
     invoice's lock."""
@@ -59,10 +79,7 @@ def sync_invoice_payments(services: Services, repo: LimeRepo, invoice: dict[str,
     if payments and links.get("had_payments", True):
         # Lime's payments are written after the invoice's paid amount: an invoice that showed nothing paid
         # before this sync has none yet, so the first payment of an invoice costs no query (like adjustments).
-        # With the other invoices' payments being read right now, in one query.
-        listed = read_together(services, "payments-by-invoice", str(invoice_id),
-                               lambda ids: _payments_by_invoice(repo, ids)) or []
-        known = {str(p.get("paymentbillectaid")): p for p in listed}
+        known = (known_payments or lime_payments_of(services, repo, invoice_id))()
     for payment in payments:
         reference = text(payment.get("PaymentReferenceId"))
         if not reference or text(payment.get("ActionPublicId")) != text(invoice.get("ActionPublicId")):
@@ -143,7 +160,7 @@ def adjustment_values(invoice: dict[str, Any], invoice_id: int, links: dict[str,
 
 
 def sync_invoice_adjustments(repo: LimeRepo, invoice: dict[str, Any], invoice_id: int, links: dict[str, Any],
-                             today: date | None = None) -> str:
+                             today: date | None = None, known_payments: KnownPayments | None = None) -> str:
     """Write-offs and credits of one invoice as Lime payments, one row per kind (the caller holds the lock).
 
     Billecta exposes no list of the single write-off or credit operations, only the invoice's running
@@ -154,7 +171,8 @@ def sync_invoice_adjustments(repo: LimeRepo, invoice: dict[str, Any], invoice_id
     """
     if not has_adjustments(invoice) and not links.get("had_adjustments"):
         return ""
-    known = {str(p.get("paymentbillectaid")): p for p in repo.find("payment", {"invoice": invoice_id})}
+    known = known_payments() if known_payments is not None else {
+        str(p.get("paymentbillectaid")): p for p in repo.find("payment", {"invoice": invoice_id})}
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     for values in adjustment_values(invoice, invoice_id, links):
         existing = known.get(values["paymentbillectaid"])

@@ -1,13 +1,18 @@
-"""Write-offs and credits from Billecta into Lime (payment rows): the values derived and when Lime is written."""
+"""Write-offs, credits and payments from Billecta into Lime (payment rows): the values derived, when Lime is
+written, and what it is asked."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from datetime import date
+from pathlib import Path
 from typing import Any, cast
 
+from billecta_sync.db import Database
 from billecta_sync.lime_repo import LimeRepo
+from billecta_sync.usecases.billecta_to_lime.invoices import sync_invoice_from_billecta
 from billecta_sync.usecases.billecta_to_lime.payments import adjustment_values, last_event_day, sync_invoice_adjustments
+from tests.unit.fakes import FakeBillecta, FakeLime, make_services, option, settings_for
 
 ACTION = "7f0e3c1a-2b4d-4e6f-8a9b-0c1d2e3f4a5b"
 LINKS = {"creditor": 11, "debtor": 22, "had_adjustments": False}
@@ -144,3 +149,38 @@ def test_without_an_event_the_row_is_dated_today_and_keeps_that_day() -> None:
 
     assert by_kind(repo) == {"credit": (500.0, "2026-03-15")}
     assert [c[0] for c in repo.writes()] == ["create"]
+
+
+# ---- an invoice refresh with both: write-offs and payments ---------------------------------------------
+
+
+def test_a_payment_on_an_invoice_with_a_write_off_reads_the_invoices_lime_payments_once(tmp_path: Path,
+                                                                                        db: Database) -> None:
+    lime, billecta = FakeLime(), FakeBillecta()
+    services = make_services(settings_for(tmp_path), db, lime=lime, billecta=billecta)
+    action = billecta.create_invoice({"CreditorPublicId": "cr-1", "DebtorPublicId": "de-1",
+                                      "InvoicedAmount": sek(100000), "InvoiceDate": "2026-01-31"})
+    # Lime shows the invoice as it was: part paid (one payment) and part written off.
+    creditor = lime.add("creditor", creditorpublicid="cr-1")
+    debtor = lime.add("debtor", name="Kund AB")
+    invoice_id = lime.add("invoice", actionpublicid=action, creditor=creditor, debtor=debtor,
+                          invoicestatus=option("sent"), paidamount=400.0, writtenoffamount=100.0)
+    lime.add("payment", paymentbillectaid="ref-1", paymenttype=option("payment"), amount=400.0, invoice=invoice_id)
+    lime.add("payment", paymentbillectaid=f"{action}:writeoff", paymenttype=option("writeoff"), amount=100.0,
+             invoice=invoice_id, paymentdate="2026-02-10")
+    # Billecta now: a second payment has come in, the write-off is unchanged.
+    billecta.invoices[action].update({"State": {"Stage": "Attested"}, "PaidAmount": sek(70000),
+                                      "WriteOffAmount": sek(10000),
+                                      "Events": [event("WrittenOff", "2026-02-10T09:00:00")]})
+    billecta.routes["payments.incoming"] = [
+        {"PaymentReferenceId": ref, "ActionPublicId": action, "Amount": sek(ore), "PaymentDate": day,
+         "CreatedDate": day, "PaymentMeanCode": "BG"}
+        for ref, ore, day in (("ref-1", 40000, "2026-02-01"), ("ref-2", 30000, "2026-02-20"))]
+    lime.reads.clear()
+
+    outcome = sync_invoice_from_billecta(services, action, with_payments=True)
+
+    assert lime.reads.count("query payment") == 1, lime.reads  # one read serves the write-off and the payments
+    payments = {p["paymentbillectaid"]: p["amount"] for p in lime.all("payment")}
+    assert payments == {"ref-1": 400.0, "ref-2": 300.0, f"{action}:writeoff": 100.0}  # none doubled, none lost
+    assert "write-offs and credits: 0 created" in outcome and "payments: 1 created" in outcome
