@@ -6,9 +6,11 @@ import os
 import sys
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import redis
 
 from billecta_sync.billecta import BillectaClient
 from billecta_sync.lime import LimeClient
@@ -58,6 +60,23 @@ def drop_postgres_database(name: str) -> None:
 def redis_db_url(index: int) -> str:
     """A Redis database of its own for one stack; the machine's Redis, else an embedded one later."""
     return f"{REDIS_URL.rstrip('/')}/{index}"
+
+
+@contextmanager
+def emptied_redis(url: str, setting: str) -> Iterator[redis.Redis]:
+    """A client of Redis database ``url``, emptied before and after; the test is skipped, naming ``setting``,
+    when no Redis answers there."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=5)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.skip(f"no Redis answers at {url} ({type(exc).__name__}); set {setting}")
+    client.flushdb()
+    try:
+        yield client
+    finally:
+        client.flushdb()
+        client.close()
 
 
 def start_stack(tmp: Path, *, database_url: str | None, redis_index: int, **overrides: object) -> Stack:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
-import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,22 +15,16 @@ import redis
 from billecta_sync import catalogue
 from taskqueue import CeleryTaskQueue, celery_config, make_celery
 from taskqueue.redis_transport import TRANSPORT, Channel
+from tests.conftest import emptied_redis, redis_db_url
 from tests.unit.fakes import settings_for
 
-REDIS_URL = f"{os.environ.get('TEST_REDIS_URL', 'redis://127.0.0.1:6379').rstrip('/')}/13"
+REDIS_URL = redis_db_url(13)
 
 
 @pytest.fixture
-def redis_client() -> Any:
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"no Redis answers at {REDIS_URL} ({type(exc).__name__}); set TEST_REDIS_URL")
-    client.flushdb()
-    yield client
-    client.flushdb()
-    client.close()
+def redis_client() -> Iterator[redis.Redis]:
+    with emptied_redis(REDIS_URL, "TEST_REDIS_URL") as client:
+        yield client
 
 
 def test_only_a_plain_redis_broker_gets_the_transport(tmp_path: Path) -> None:

@@ -12,21 +12,15 @@ import redis
 
 from billecta_sync.db import Database, upgrade
 from billecta_sync.settings import Settings, load_settings
+from tests.conftest import emptied_redis
 
 REDIS_URL = os.environ.get("TEST_GATEWAY_REDIS_URL", "redis://127.0.0.1:6379/14")
 
 
 @pytest.fixture
 def redis_client() -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1, socket_timeout=5)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"no Redis answers at {REDIS_URL} ({type(exc).__name__}); set TEST_GATEWAY_REDIS_URL")
-    client.flushdb()
-    yield client
-    client.flushdb()
-    client.close()
+    with emptied_redis(REDIS_URL, "TEST_GATEWAY_REDIS_URL") as client:
+        yield client
 
 
 @pytest.fixture
