@@ -6,17 +6,16 @@ import os
 import sys
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import redis
 
 from billecta_sync.billecta import BillectaClient
 from billecta_sync.lime import LimeClient
 from billecta_sync.settings import BillectaSettings, LimeSettings, Secret
 from devstack.demo import DemoTarget
 from devstack.stack import Ports, Stack, StackConfig, redis_answers
+from tests.redis_support import redis_db_url
 
 # Test folders mirror the package tree (tests/unit/workers, tests/unit/billecta_sync, ...) and pytest puts
 # folders such as tests/unit on sys.path; with the repository root on sys.path too, the real (regular)
@@ -25,7 +24,6 @@ _ROOT = str(Path(__file__).resolve().parents[1])
 if _ROOT not in sys.path:
     sys.path.append(_ROOT)
 
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
@@ -55,28 +53,6 @@ def drop_postgres_database(name: str) -> None:
 
     with psycopg.connect(POSTGRES_ADMIN_URL.replace("+psycopg", ""), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def redis_db_url(index: int) -> str:
-    """A Redis database of its own for one stack; the machine's Redis, else an embedded one later."""
-    return f"{REDIS_URL.rstrip('/')}/{index}"
-
-
-@contextmanager
-def emptied_redis(url: str, setting: str) -> Iterator[redis.Redis]:
-    """A client of Redis database ``url``, emptied before and after; the test is skipped, naming ``setting``,
-    when no Redis answers there."""
-    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=5)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"no Redis answers at {url} ({type(exc).__name__}); set {setting}")
-    client.flushdb()
-    try:
-        yield client
-    finally:
-        client.flushdb()
-        client.close()
 
 
 def start_stack(tmp: Path, *, database_url: str | None, redis_index: int, **overrides: object) -> Stack:

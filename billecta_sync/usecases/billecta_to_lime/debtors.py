@@ -12,6 +12,7 @@ from billecta_sync.lime_repo import LimeRepo
 from billecta_sync.locks import object_lock
 from billecta_sync.usecases.common import option_key, text
 from billecta_sync.usecases.echoes import is_own_echo
+from billecta_sync.usecases.shared_reads import read_together
 
 DEBTOR_TYPES = {"Private": "private", "Company": "company"}
 # Billecta's AutogiroStageType (by name or number) -> creditordebtor.autogirostatus; Migration has no option.
@@ -64,7 +65,9 @@ def sync_debtor_from_billecta(services: Services, debtor_public_id: str) -> str:
     """Update the Lime debtor linked to a Billecta debtor; a debtor Lime does not know is left alone."""
     repo = LimeRepo(services.lime, services.mappings)
     with object_lock(services.redis, f"debtor:{debtor_public_id}", timeout_s=services.settings.worker.lock_timeout_s):
-        link = repo.find_one("creditordebtor", {"debtorpublicid": debtor_public_id})
+        # A bulk upsert's debtors come back as a burst of DebtorUpdated events: their links in one query.
+        link = read_together(services, "creditordebtor-by-debtor", debtor_public_id,
+                             lambda public_ids: _links_by_public_id(repo, public_ids))
         if link is None or not link.get("debtor"):
             return f"Billecta debtor {debtor_public_id} is not linked to a Lime debtor; nothing to update"
         view = services.billecta.get_debtor(debtor_public_id)
@@ -83,6 +86,15 @@ def sync_debtor_from_billecta(services: Services, debtor_public_id: str) -> str:
         repo.update("creditordebtor", int(link["_id"]), link_changes)
         verb = f"updated ({', '.join(sorted(changed))})" if changed else "unchanged"
         return f"debtor {link['debtor']} {verb} from Billecta debtor {debtor_public_id}{autogiro}"
+
+
+def _links_by_public_id(repo: LimeRepo, public_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The creditordebtor of each Billecta debtor (the oldest, should there be two, as ``find_one``)."""
+    query = {"key": repo.mappings["creditordebtor"].prop("debtorpublicid"), "op": "IN", "exp": public_ids}
+    found: dict[str, dict[str, Any]] = {}
+    for link in repo.find("creditordebtor", filter=query):  # oldest first
+        found.setdefault(text(link.get("debtorpublicid")), link)
+    return found
 
 
 def ensure_lime_debtor(services: Services, repo: LimeRepo, creditor_id: int, debtor_public_id: str) -> int:

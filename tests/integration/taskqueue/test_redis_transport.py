@@ -15,7 +15,7 @@ import redis
 from billecta_sync import catalogue
 from taskqueue import CeleryTaskQueue, celery_config, make_celery
 from taskqueue.redis_transport import TRANSPORT, Channel
-from tests.conftest import emptied_redis, redis_db_url
+from tests.redis_support import emptied_redis, redis_db_url
 from tests.unit.fakes import settings_for
 
 REDIS_URL = redis_db_url(13)

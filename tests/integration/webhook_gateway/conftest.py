@@ -12,7 +12,7 @@ import redis
 
 from billecta_sync.db import Database, upgrade
 from billecta_sync.settings import Settings, load_settings
-from tests.conftest import emptied_redis
+from tests.redis_support import emptied_redis
 
 REDIS_URL = os.environ.get("TEST_GATEWAY_REDIS_URL", "redis://127.0.0.1:6379/14")
 
