@@ -1,4 +1,5 @@
-"""Celery's consumer, made to survive a lost broker connection on the thread pool.
+"""Celery's consumer, made to survive a lost broker connection on the thread pool, and sending task events in
+batches.
 
 On prefork every acknowledgement goes through the worker's one event-loop thread. On the thread pool the task
 threads acknowledge (``acks_late``) on the consumer's channel themselves, so when Redis goes away kombu's Redis
@@ -20,9 +21,14 @@ from celery.worker.consumer import Consumer as CeleryConsumer
 log = logging.getLogger("billecta_sync.tasks")
 
 
+#: how long a task event waits to be sent with the others of that moment (Flower shows it this much later)
+EVENT_BATCH_S = 0.2
+
+
 class Consumer(CeleryConsumer):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._events_due = False
         if isinstance(self.pool, ThreadPool):
             # The acknowledgement of a task that finished after its connection was lost goes to that dead
             # channel, which fails with AttributeError: logged as "Couldn't ack" like any broker error (the task
@@ -37,3 +43,21 @@ class Consumer(CeleryConsumer):  # type: ignore[misc]
             log.warning("the lost broker connection could not be closed cleanly (%s); reconnecting anyway: "
                         "unacknowledged tasks come back after the visibility timeout", error)
             self.connection: Any = None
+
+    def on_send_event_buffered(self) -> None:
+        # Celery sends the buffered task events on the loop's next turn, so each task's received, started and
+        # succeeded events went out nearly one by one, a publish (and from a pool thread a wake-up of the loop)
+        # each: about a tenth of a thread-pool worker's interpreter time. Sent together every EVENT_BATCH_S
+        # instead (the dispatcher still sends a full buffer, 24 events, at once). A race between two task
+        # threads schedules one send too many, which finds less to send.
+        if self.hub is not None and not self._events_due:
+            self._events_due = True
+            self.hub.call_soon(self._send_events_later)  # the timer belongs to the loop's thread
+
+    def _send_events_later(self) -> None:
+        self.hub.call_later(EVENT_BATCH_S, self._send_events)
+
+    def _send_events(self) -> None:
+        self._events_due = False
+        self._flush_events()
+

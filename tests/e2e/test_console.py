@@ -15,6 +15,8 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -237,6 +239,44 @@ def test_one_correlation_id_runs_from_the_webhook_to_the_billecta_and_lime_reque
     for secret in (stack.config.webhook_key, stack.config.lime_key, stack.config.billecta_auth,
                    stack.config.billecta_auth.split()[1]):
         assert secret not in log_text
+
+
+def test_flower_sees_every_task_a_worker_runs(stack: Stack) -> None:
+    """Flower reads the workers' task events; they are sent in batches (workers.consumer), never dropped."""
+    from celery import Celery
+
+    app = Celery(broker=stack.redis_url)
+    seen: list[dict[str, Any]] = []
+    with app.connection() as connection:
+        receiver = app.events.Receiver(connection, handlers={"*": seen.append})
+        listening = threading.Thread(target=lambda: receiver.capture(limit=None, timeout=None, wakeup=False),
+                                     daemon=True)
+        listening.start()
+        try:
+            time.sleep(1)  # subscribed before the tasks run
+            inbox_ids = []
+            for _ in range(3):  # a debtor Lime does not know: the task finds nothing to do, and succeeds
+                body = {"WebhookTriggerType": "DebtorUpdated", "CreditorPublicId": str(uuid.uuid4()),
+                        "DebtorPublicId": str(uuid.uuid4()), "EventId": str(uuid.uuid4())}
+                resp = requests.post(f"{stack.gateway_url}{stack.config.prefix}/billecta-webhook-receiver",
+                                     json=body, headers={"X-API-Key": stack.config.webhook_key}, timeout=10)
+                assert resp.status_code == 200
+                inbox_ids.append(resp.json()["inbox_id"])
+
+            def lifecycles() -> dict[str, set[str]] | None:
+                tasks = {e["uuid"]: e.get("args", "") for e in list(seen) if e.get("type") == "task-received"}
+                ours = {uuid_: set() for uuid_, args in tasks.items()
+                        if any(args == f"[{inbox_id}]" for inbox_id in inbox_ids)}
+                for e in list(seen):
+                    if e.get("uuid") in ours:
+                        ours[e["uuid"]].add(e["type"])
+                done = {"task-received", "task-started", "task-succeeded"}
+                return ours if len(ours) == 3 and all(types >= done for types in ours.values()) else None
+
+            assert wait_for(lifecycles, "received, started and succeeded events of the three tasks", 30)
+        finally:
+            receiver.should_stop = True
+            listening.join(timeout=5)
 
 
 def test_gateway_and_worker_metrics_are_scraped_across_processes(stack: Stack) -> None:
