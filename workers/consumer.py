@@ -23,9 +23,14 @@ log = logging.getLogger("billecta_sync.tasks")
 
 #: how long a task event waits to be sent with the others of that moment (Flower shows it this much later)
 EVENT_BATCH_S = 0.2
+#: events a dispatcher holds before the thread adding one sends them all itself; far more than come in
+#: EVENT_BATCH_S, so only the event loop's thread sends
+EVENT_BUFFER_LIMIT = 10_000
 
 
 class Consumer(CeleryConsumer):  # type: ignore[misc]
+    _event_dispatcher: Any = None
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._events_due = False
@@ -43,6 +48,19 @@ class Consumer(CeleryConsumer):  # type: ignore[misc]
             log.warning("the lost broker connection could not be closed cleanly (%s); reconnecting anyway: "
                         "unacknowledged tasks come back after the visibility timeout", error)
             self.connection: Any = None
+
+    @property
+    def event_dispatcher(self) -> Any:
+        return self._event_dispatcher
+
+    @event_dispatcher.setter
+    def event_dispatcher(self, dispatcher: Any) -> None:
+        # Set by Celery's Events step. Celery lets the task thread that fills the buffer (24 events) send it:
+        # beside the loop's own sends on the same connection, that publish waited forever for RabbitMQ's
+        # confirmation and, holding the dispatcher's lock, stalled every task thread of the worker.
+        if dispatcher is not None:
+            dispatcher.buffer_limit = EVENT_BUFFER_LIMIT
+        self._event_dispatcher = dispatcher
 
     def on_send_event_buffered(self) -> None:
         # Celery sends the buffered task events on the loop's next turn, so each task's received, started and
