@@ -8,6 +8,8 @@ connection then fails with an ``AttributeError`` (the channel's connection detai
 Celery ends the worker ("Unrecoverable error"). Here that failure ends only the broken connection: the
 consumer reconnects as after any connection loss, and the messages that could not be handed back at once
 return after the visibility timeout (their tasks are idempotent, like every redelivery).
+
+Task events (what Flower shows) are sent every ``EVENT_BATCH_S`` by the event loop's thread, in one publish.
 """
 
 from __future__ import annotations
@@ -66,8 +68,8 @@ class Consumer(CeleryConsumer):  # type: ignore[misc]
         # Celery sends the buffered task events on the loop's next turn, so each task's received, started and
         # succeeded events went out nearly one by one, a publish (and from a pool thread a wake-up of the loop)
         # each: about a tenth of a thread-pool worker's interpreter time. Sent together every EVENT_BATCH_S
-        # instead (the dispatcher still sends a full buffer, 24 events, at once). A race between two task
-        # threads schedules one send too many, which finds less to send.
+        # instead, by the loop's thread. A race between two task threads schedules one send too many, which
+        # finds less to send.
         if self.hub is not None and not self._events_due:
             self._events_due = True
             self.hub.call_soon(self._send_events_later)  # the timer belongs to the loop's thread
@@ -78,4 +80,3 @@ class Consumer(CeleryConsumer):  # type: ignore[misc]
     def _send_events(self) -> None:
         self._events_due = False
         self._flush_events()
-
