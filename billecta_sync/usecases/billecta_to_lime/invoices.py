@@ -140,7 +140,7 @@ def _sync_invoice(services: Services, action_public_id: str, *, with_payments: b
     mark_written(services.redis, invoice_id)
 
     known_payments = lime_payments_of(services, repo, invoice_id)  # read once, if at all, for both
-    adjustments = sync_invoice_adjustments(repo, invoice, invoice_id, links, known_payments=known_payments)
+    adjustments = sync_invoice_adjustments(repo, invoice, invoice_id, links, known_payments)
     if adjustments:
         outcome += "; " + adjustments
     if with_payments:

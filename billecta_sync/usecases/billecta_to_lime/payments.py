@@ -69,17 +69,17 @@ def lime_payments_of(services: Services, repo: LimeRepo, invoice_id: int) -> Kno
 
 
 def sync_invoice_payments(services: Services, repo: LimeRepo, invoice: dict[str, Any], invoice_id: int,
-                          links: dict[str, Any], known_payments: KnownPayments | None = None) -> str:
+                          links: dict[str, Any], known_payments: KnownPayments) -> str:
     """Create or update the Lime payments of one invoice (``links``: its Lime creditor and debtor ids, and
-    ``had_payments``: whether the Lime invoice showed a paid amount before this sync). The caller holds the
-    invoice's lock."""
+    ``had_payments``: whether the Lime invoice showed a paid amount before this sync; ``known_payments``: its
+    Lime payments, from ``lime_payments_of``). The caller holds the invoice's lock."""
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     payments = incoming_payments(services, invoice)
     known: dict[str, dict[str, Any]] = {}
     if payments and links.get("had_payments", True):
         # Lime's payments are written after the invoice's paid amount: an invoice that showed nothing paid
         # before this sync has none yet, so the first payment of an invoice costs no query (like adjustments).
-        known = (known_payments or lime_payments_of(services, repo, invoice_id))()
+        known = known_payments()
     for payment in payments:
         reference = text(payment.get("PaymentReferenceId"))
         if not reference or text(payment.get("ActionPublicId")) != text(invoice.get("ActionPublicId")):
@@ -160,19 +160,19 @@ def adjustment_values(invoice: dict[str, Any], invoice_id: int, links: dict[str,
 
 
 def sync_invoice_adjustments(repo: LimeRepo, invoice: dict[str, Any], invoice_id: int, links: dict[str, Any],
-                             today: date | None = None, known_payments: KnownPayments | None = None) -> str:
+                             known_payments: KnownPayments, today: date | None = None) -> str:
     """Write-offs and credits of one invoice as Lime payments, one row per kind (the caller holds the lock).
 
     Billecta exposes no list of the single write-off or credit operations, only the invoice's running
     totals, so each row is the running total for its invoice: it grows with each write-off or credit and
     is set back to 0 (not deleted) if Billecta's total drops to 0. ``links["had_adjustments"]``: the Lime
     invoice showed a write-off or credit before this sync; without that and without one now, Lime is not
-    asked at all (the common case). Returns "" when nothing was looked at.
+    asked at all (the common case); ``known_payments`` reads its Lime payments (``lime_payments_of``). Returns ""
+    when nothing was looked at.
     """
     if not has_adjustments(invoice) and not links.get("had_adjustments"):
         return ""
-    known = known_payments() if known_payments is not None else {
-        str(p.get("paymentbillectaid")): p for p in repo.find("payment", {"invoice": invoice_id})}
+    known = known_payments()
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     for values in adjustment_values(invoice, invoice_id, links):
         existing = known.get(values["paymentbillectaid"])

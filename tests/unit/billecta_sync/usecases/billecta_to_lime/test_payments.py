@@ -60,7 +60,10 @@ class FakeRepo:
 
 
 def run(repo: FakeRepo, view: dict[str, Any], links: dict[str, Any] = LINKS, today: date = TODAY) -> str:
-    return sync_invoice_adjustments(cast(LimeRepo, repo), view, 5, links, today=today)
+    def known() -> dict[str, dict[str, Any]]:
+        return {str(p.get("paymentbillectaid")): p for p in repo.find("payment", {"invoice": 5})}
+
+    return sync_invoice_adjustments(cast(LimeRepo, repo), view, 5, links, known, today=today)
 
 
 def by_kind(repo: FakeRepo) -> dict[str, tuple[float, Any]]:
