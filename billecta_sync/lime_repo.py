@@ -56,6 +56,11 @@ class LimeRepo:
             return None
         return exprs[0] if len(exprs) == 1 else {"op": "AND", "exp": exprs}
 
+    def filter_in(self, logical_type: str, prop: str, values: list[Any]) -> dict[str, Any]:
+        """The query filter "``prop`` is one of ``values``" (``_id`` or a logical property)."""
+        key = "_id" if prop == "_id" else self.mappings[logical_type].prop(prop)
+        return {"key": key, "op": "IN", "exp": values}
+
     def find(self, logical_type: str, criteria: Mapping[str, Any] | None = None, *,
              filter: dict[str, Any] | None = None, order_by: str | None = None,
              limit: int | None = None) -> Iterator[dict[str, Any]]:

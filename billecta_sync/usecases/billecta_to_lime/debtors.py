@@ -90,7 +90,7 @@ def sync_debtor_from_billecta(services: Services, debtor_public_id: str) -> str:
 
 def _links_by_public_id(repo: LimeRepo, public_ids: list[str]) -> dict[str, dict[str, Any]]:
     """The creditordebtor of each Billecta debtor (the oldest, should there be two, as ``find_one``)."""
-    query = {"key": repo.mappings["creditordebtor"].prop("debtorpublicid"), "op": "IN", "exp": public_ids}
+    query = repo.filter_in("creditordebtor", "debtorpublicid", public_ids)
     found: dict[str, dict[str, Any]] = {}
     for link in repo.find("creditordebtor", filter=query):  # oldest first
         found.setdefault(text(link.get("debtorpublicid")), link)

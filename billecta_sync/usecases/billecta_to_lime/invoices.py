@@ -56,14 +56,14 @@ def _relations(services: Services, repo: LimeRepo, invoice: dict[str, Any]) -> d
 def _invoices_by_action(repo: LimeRepo, action_ids: list[str]) -> dict[str, dict[str, Any]]:
     """The Lime invoice of each Billecta invoice action (the oldest, should there be two), its order nested."""
     found: dict[str, dict[str, Any]] = {}
-    query = {"key": repo.mappings["invoice"].prop("actionpublicid"), "op": "IN", "exp": action_ids}
+    query = repo.filter_in("invoice", "actionpublicid", action_ids)
     for invoice in repo.find_nested("invoice", query, {"order": ["orderstatus"]}):
         found.setdefault(text(invoice.get("actionpublicid")), invoice)
     return found
 
 
 def _orders_by_id(repo: LimeRepo, order_ids: list[str]) -> dict[str, dict[str, Any]]:
-    query = {"key": "_id", "op": "IN", "exp": [int(i) for i in order_ids]}
+    query = repo.filter_in("order", "_id", [int(i) for i in order_ids])
     return {str(o["_id"]): o for o in repo.find_nested("order", query, {"creditor": ["creditorpublicid"]})}
 
 

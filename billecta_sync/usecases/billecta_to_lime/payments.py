@@ -104,7 +104,7 @@ def sync_invoice_payments(services: Services, repo: LimeRepo, invoice: dict[str,
 
 def _payments_by_invoice(repo: LimeRepo, invoice_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
     found: dict[str, list[dict[str, Any]]] = {i: [] for i in invoice_ids}
-    query = {"key": repo.mappings["payment"].prop("invoice"), "op": "IN", "exp": [int(i) for i in invoice_ids]}
+    query = repo.filter_in("payment", "invoice", [int(i) for i in invoice_ids])
     for payment in repo.find("payment", filter=query):
         found.setdefault(str(relation_id(payment.get("invoice"))), []).append(payment)
     return found

@@ -126,9 +126,9 @@ def read_debtors(repo: LimeRepo, debtor_ids: list[int]) -> dict[int, DebtorData]
     """Debtors with their person and their creditor relations with the creditors: two queries for all."""
     ids = sorted({int(i) for i in debtor_ids})
     debtors = {int(d["_id"]): DebtorData(d, []) for d in repo.find_nested(
-        "debtor", {"key": "_id", "op": "IN", "exp": ids}, {"person": ["anonymized"]})}
+        "debtor", repo.filter_in("debtor", "_id", ids), {"person": ["anonymized"]})}
     if debtors:
-        relation = {"key": repo.mappings["creditordebtor"].prop("debtor"), "op": "IN", "exp": list(debtors)}
+        relation = repo.filter_in("creditordebtor", "debtor", list(debtors))
         for link in repo.find_nested("creditordebtor", relation, {"creditor": ["creditorpublicid"]}):
             owner = debtors.get(relation_id(link.get("debtor")) or 0)
             if owner is not None:

@@ -40,9 +40,9 @@ def read_orders(repo: LimeRepo, order_ids: Iterable[int]) -> dict[int, OrderData
     if not ids:
         return {}
     orders = {int(o["_id"]): o for o in repo.find_nested(
-        "order", _in(repo, "order", "_id", ids), {"creditor": ["creditorpublicid"]})}
+        "order", repo.filter_in("order", "_id", ids), {"creditor": ["creditorpublicid"]})}
     rows_by_order: dict[int, list[dict[str, Any]]] = {i: [] for i in orders}
-    for row in repo.find_nested("orderrow", _in(repo, "orderrow", "order", list(orders)), {"article": None}):
+    for row in repo.find_nested("orderrow", repo.filter_in("orderrow", "order", list(orders)), {"article": None}):
         order_id = relation_id(row.get("order"))
         if order_id in rows_by_order:
             rows_by_order[order_id].append(row)
@@ -64,19 +64,14 @@ def read_orders(repo: LimeRepo, order_ids: Iterable[int]) -> dict[int, OrderData
     return result
 
 
-def _in(repo: LimeRepo, logical_type: str, prop: str, values: list[int]) -> dict[str, Any]:
-    key = "_id" if prop == "_id" else repo.mappings[logical_type].prop(prop)
-    return {"key": key, "op": "IN", "exp": values}
-
-
 def _links(repo: LimeRepo, logical_type: str, other: str, creditors: list[int],
            others: list[int]) -> dict[tuple[int | None, int], dict[str, Any]]:
     """The oldest relation object per (creditor, other) pair — the one ``find_one`` would pick."""
     if not creditors or not others:
         return {}
     links: dict[tuple[int | None, int], dict[str, Any]] = {}
-    query = {"op": "AND", "exp": [_in(repo, logical_type, "creditor", creditors),
-                                  _in(repo, logical_type, other, others)]}
+    query = {"op": "AND", "exp": [repo.filter_in(logical_type, "creditor", creditors),
+                                  repo.filter_in(logical_type, other, others)]}
     for link in repo.find(logical_type, filter=query):  # ordered by _id: the first per pair is the oldest
         pair = (relation_id(link.get("creditor")), relation_id(link.get(other)))
         if pair[1] is not None:
