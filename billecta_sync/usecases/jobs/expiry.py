@@ -47,7 +47,7 @@ def candidates_filter(repo: LimeRepo, today: date, after_id: int) -> dict[str, A
     mapping = repo.mappings["invoice"]
     return {"op": "AND", "exp": [
         {"key": mapping.prop("invoice_expires"), "op": "<", "exp": today.isoformat()},
-        {"key": mapping.prop("invoicestatus"), "op": "IN", "exp": list(EXPIRING)},
+        repo.filter_in("invoice", "invoicestatus", list(EXPIRING)),
         {"key": "_id", "op": ">", "exp": after_id},
     ]}
 
