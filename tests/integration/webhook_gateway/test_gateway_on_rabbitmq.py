@@ -28,7 +28,8 @@ def test_queue_depths_count_the_messages_waiting_in_rabbitmq() -> None:
     from kombu import Connection, Exchange, Producer, Queue
 
     namespace = f"depths-{uuid.uuid4().hex[:8]}"
-    with Connection(AMQP_URL) as conn:
+    # Confirmed publishes: each has reached the queue when publish returns, so the count below cannot race them.
+    with Connection(AMQP_URL, transport_options={"confirm_publish": True}) as conn:
         channel = conn.channel()
         queue = Queue(f"{namespace}.webhooks", Exchange(f"{namespace}.webhooks"), f"{namespace}.webhooks",
                       auto_delete=False)
