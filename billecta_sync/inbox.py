@@ -16,11 +16,11 @@ from contextlib import nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import Select, and_, func, insert, or_, select, update
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import DBAPIError
 
-from billecta_sync.db import NO_SYNC, Database, InboxStatus, WebhookInbox, utcnow
+from billecta_sync.db import INBOX_HANDLED, NO_SYNC, Database, InboxStatus, WebhookInbox, utcnow
 
 # Credentials are checked, never stored.
 _SECRET_HEADERS = {"authorization", "x-api-key", "cookie", "proxy-authorization", "x-lime-signature"}
@@ -216,16 +216,21 @@ def fail(db: Database, inbox_id: int, error: str, *, final: bool, retry_in_s: fl
 def earlier_twin(db: Database, row: WebhookInbox) -> int | None:
     """An earlier row with the same source and body that was already handled, if any."""
     with db.session() as session:
-        return session.scalar(
-            select(WebhookInbox.id)
-            .where(
-                WebhookInbox.source == row.source,
-                WebhookInbox.body_sha256 == row.body_sha256,
-                WebhookInbox.id != row.id,
-                WebhookInbox.status.in_((InboxStatus.PROCESSED, InboxStatus.IGNORED)),
-            )
-            .limit(1)
+        return session.scalar(twin_query(row.source, row.body_sha256, row.id))
+
+
+def twin_query(source: str, body_sha256: str, other_than: int) -> Select[tuple[int]]:
+    """The handled rows of ``source`` with this body digest, bar row ``other_than`` (one is enough)."""
+    return (
+        select(WebhookInbox.id)
+        .where(
+            WebhookInbox.source == source,
+            WebhookInbox.body_sha256 == body_sha256,
+            WebhookInbox.id != other_than,
+            INBOX_HANDLED,  # as the partial index states it, so the index is used
         )
+        .limit(1)
+    )
 
 
 def claim_unique(db: Database, inbox_id: int, lease_s: int = 300) -> tuple[WebhookInbox | None, str]:

@@ -1,4 +1,5 @@
 from billecta_sync.db.models import (
+    INBOX_HANDLED,
     Base,
     DeadLetter,
     IdempotencyKey,
@@ -16,6 +17,7 @@ from billecta_sync.db.models import (
 from billecta_sync.db.session import NO_SYNC, Database, upgrade
 
 __all__ = [
+    "INBOX_HANDLED",
     "NO_SYNC",
     "Base",
     "Database",

@@ -9,9 +9,10 @@ import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import Select, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from billecta_sync import inbox
@@ -117,3 +118,32 @@ def test_a_failed_write_raises_sqlalchemys_error_and_stores_nothing(db: Database
         conn.execute(text("DROP TABLE webhook_inbox"))
     with pytest.raises(SQLAlchemyError):
         inbox.record(db, "billecta", {}, b"{}")
+
+
+def _plan(db: Database, statement: Select[Any]) -> str:
+    """How the database runs ``statement`` with its parameters bound, as the service sends it."""
+    compiled = statement.compile(db.engine, compile_kwargs={"render_postcompile": True})
+    params = compiled.construct_params()
+    with db.engine.connect() as conn:
+        if db.is_sqlite:
+            positional = tuple(params[name] for name in compiled.positiontup or ())
+            rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", positional)
+            return " ".join(str(row[-1]) for row in rows)
+        conn.exec_driver_sql("SET enable_seqscan = off")  # a handful of rows: make the planner show its index
+        return " ".join(str(row[0]) for row in conn.exec_driver_sql(f"EXPLAIN {compiled}", params))
+
+
+def test_a_repeat_finds_the_handled_delivery_through_the_digest_index(db: Database) -> None:
+    # The digest index holds handled rows only (the gateway's queued insert writes none of it), so the twin
+    # lookup must state the index's condition for the database to use it rather than read every row.
+    body = b'{"WebhookTriggerType": "InvoiceActionAttested", "ActionPublicId": "a-9"}'
+    first = inbox.record(db, "billecta", {}, body, status=InboxStatus.QUEUED)
+    repeat = inbox.record(db, "billecta", {}, body, status=InboxStatus.QUEUED)
+    with db.session() as session:
+        row = session.get(WebhookInbox, repeat)
+    assert row is not None
+    assert inbox.earlier_twin(db, row) is None  # the first is not handled yet: no duplicate
+    inbox.finish(db, first, InboxStatus.PROCESSED)
+    assert inbox.earlier_twin(db, row) == first
+
+    assert "ix_inbox_handled_sha256" in _plan(db, inbox.twin_query("billecta", row.body_sha256, repeat))
