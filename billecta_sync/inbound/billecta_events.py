@@ -49,6 +49,7 @@ _ID_KEYS = (
     "PaymentPublicId", "DebtCollectionActionPublicId", "ReminderInvoiceActionPublicId",
     "CreditingInvoicePublicId", "SourceActionPublicId", "EventId", "ActionType",
 )
+_ID_KEYS_LOWERED = tuple((name, name.lower()) for name in _ID_KEYS)
 _TIME_KEYS = ("created", "timestamp", "eventdate", "eventtime", "occurred", "date")
 
 
@@ -105,20 +106,23 @@ def _walk(node: Any, depth: int = 0) -> list[tuple[str, Any]]:
 def parse_billecta_event(payload: Any) -> BillectaEvent:
     if not isinstance(payload, Mapping):
         raise InvalidWebhook("the body must be a JSON object")
-    pairs = _walk(payload)
-    lowered = [(k.lower(), v) for k, v in pairs]
+    # Every key's values in the order _walk finds them (shallow ones first), each key lowered once: the gateway
+    # parses every webhook it receives.
+    found_under: dict[str, list[Any]] = {}
+    for key, value in _walk(payload):
+        found_under.setdefault(key.lower(), []).append(value)
     event_type = ""
     for wanted in _TYPE_KEYS:
-        found = next((v for k, v in lowered if k == wanted and isinstance(v, str) and v.strip()), None)
+        found = next((v for v in found_under.get(wanted, ()) if isinstance(v, str) and v.strip()), None)
         if found:
             event_type = found.strip()
             break
     if not event_type:
         raise InvalidWebhook("no event type found (expected a key such as WebhookTriggerType or Type)")
     ids: dict[str, str] = {}
-    for name in _ID_KEYS:
-        for k, v in lowered:
-            if k == name.lower() and isinstance(v, str | int) and str(v).strip():
+    for name, lowered in _ID_KEYS_LOWERED:
+        for v in found_under.get(lowered, ()):
+            if isinstance(v, str | int) and str(v).strip():
                 ids[name] = str(v).strip()
                 break
     # The time of the event is the envelope's: a data object (an InvoiceActionView, say) carries times of
