@@ -11,7 +11,7 @@ from flask import current_app
 
 from billecta_sync.db import Database
 from billecta_sync.queueing import TaskQueue
-from billecta_sync.settings import Settings
+from billecta_sync.settings import SCOPES, Settings
 
 EXTENSION_KEY = "billecta_sync"
 
@@ -22,7 +22,13 @@ class Gateway:
     db: Database
     publisher: TaskQueue
     redis_client: Any | None = None
+    #: every scope's API keys as bytes, encoded once rather than on every request (``auth.check_scopes``)
+    api_keys: dict[str, tuple[bytes, ...]] = field(init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        self.api_keys = {scope: tuple(secret.get().encode("utf-8") for secret in self.settings.api_keys(scope))
+                         for scope in SCOPES}
 
     @property
     def redis(self) -> Any:
