@@ -21,11 +21,13 @@ import json
 import logging
 import os
 import random
+import re
 import socket
 import struct
 import threading
 import time
-import uuid
+from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 import redis
@@ -93,11 +95,44 @@ class _KernelTimeoutConnection(redis.Connection):
         return sock
 
 
+#: a per-message value's place in an envelope template: a JSON string no real value can be
+_SLOT = re.compile(r'"\\u0000slot:(\w+)\\u0000"')
+
+
+def _slot(name: str) -> str:
+    return f"\x00slot:{name}\x00"
+
+
+@dataclass(frozen=True)
+class _EnvelopeParts:
+    """An envelope's JSON split at its slots: text, slot name, text, ... text (``re.split`` with a group)."""
+
+    pieces: list[str]
+    #: what kombu's JSON serializer writes after the body's args: kwargs and the embedded options
+    body_tail: str
+
+    def fill(self, values: dict[str, Any]) -> bytes:
+        pieces = self.pieces.copy()
+        for n in range(1, len(pieces), 2):
+            value = values[pieces[n]]
+            # a float as json.dumps writes it; a string encoded as one (the ids need no escaping, but a
+            # correlation id comes from the caller's context)
+            pieces[n] = repr(value) if type(value) is float else encode_basestring_ascii(value)
+        return "".join(pieces).encode()
+
+
+#: the bits ``uuid.UUID(int=..., version=4)`` sets: version 4 and the RFC 4122 variant
+_UUID4_KEEP = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
+_UUID4_SET = (4 << 76) | (0x8000 << 48)
+
+
 def _message_id() -> str:
     # A random (version 4) UUID, as Celery's, from the process's Mersenne Twister (reseeded in every forked
     # worker) instead of os.urandom: that is a system call, which lets another thread take the interpreter
-    # lock, and a task id needs uniqueness, not secrecy.
-    return str(uuid.UUID(int=random.getrandbits(128), version=4))
+    # lock, and a task id needs uniqueness, not secrecy. Formatted here: uuid.UUID's constructor cost more
+    # than filling the rest of the message.
+    digits = f"{(random.getrandbits(128) & _UUID4_KEEP) | _UUID4_SET:032x}"
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 class GatewayPublisher:
@@ -108,6 +143,8 @@ class GatewayPublisher:
         self.celery: Celery = queue.celery  # as CeleryTaskQueue, for callers reading the result backend
         # per (task name, process): Celery's headers and properties for it, and its body's encoded tail
         self._templates: dict[tuple[str, int], tuple[dict[str, Any], dict[str, Any], str]] = {}
+        # per (task name, queue, reply queue, with a correlation id, process): the message's JSON around its slots
+        self._envelopes: dict[tuple[str, str, str, bool, int], _EnvelopeParts] = {}
         self._local = threading.local()  # each thread's (process id, Redis connection)
         problem = direct_publish_problem(self.celery)
         if problem:
@@ -160,18 +197,32 @@ class GatewayPublisher:
     def message(self, task_id: str, task_name: str, args: list[Any], queue: str) -> bytes:
         """The Redis list entry Celery would write for this job (integer ``args``) on broker queue ``queue``,
         with the headers ``CeleryTaskQueue.publish`` adds."""
+        correlation = logs.correlation_id()
+        key = (task_name, queue, self.celery.thread_oid, bool(correlation), os.getpid())
+        parts = self._envelopes.get(key)
+        if parts is None:
+            parts = self._envelopes[key] = self._envelope_parts(task_name, queue, with_correlation=bool(correlation))
+        body = f"[{json.dumps(list(args))}, {parts.body_tail}".encode()
+        slots = {"id": task_id, "argsrepr": repr(list(args)), "correlation": correlation,
+                 "published_at": round(time.time(), 3), "delivery_tag": _message_id(),
+                 "body": base64.b64encode(body).decode("ascii")}
+        return parts.fill(slots)
+
+    def _envelope_parts(self, task_name: str, queue: str, *, with_correlation: bool) -> _EnvelopeParts:
+        """The message of ``message`` as JSON text around its per-message values: kombu's envelope, once per
+        task, queue, thread (its reply queue) and process, with a slot for each value; filling the slots then
+        costs a join instead of building and encoding the whole envelope for every webhook."""
         headers, properties, body_tail = self._template(task_name)
-        headers = {**headers, "id": task_id, "root_id": task_id, "argsrepr": repr(list(args))}
-        if current := logs.correlation_id():
-            headers[logs.TASK_HEADER] = current
-        headers[PUBLISHED_AT_HEADER] = round(time.time(), 3)
-        properties = {**properties, "correlation_id": task_id, "reply_to": self.celery.thread_oid,
+        headers = {**headers, "id": _slot("id"), "root_id": _slot("id"), "argsrepr": _slot("argsrepr")}
+        if with_correlation:
+            headers[logs.TASK_HEADER] = _slot("correlation")
+        headers[PUBLISHED_AT_HEADER] = _slot("published_at")
+        properties = {**properties, "correlation_id": _slot("id"), "reply_to": self.celery.thread_oid,
                       "delivery_info": {"exchange": "", "routing_key": queue},  # direct: by the queue's name
-                      "delivery_tag": _message_id()}
-        body = f"[{json.dumps(list(args))}, {body_tail}".encode()
-        envelope = {"body": base64.b64encode(body).decode("ascii"), "content-encoding": "utf-8",
-                    "content-type": "application/json", "headers": headers, "properties": properties}
-        return json.dumps(envelope).encode()
+                      "delivery_tag": _slot("delivery_tag")}
+        envelope = {"body": _slot("body"), "content-encoding": "utf-8", "content-type": "application/json",
+                    "headers": headers, "properties": properties}
+        return _EnvelopeParts(_SLOT.split(json.dumps(envelope)), body_tail)
 
     def _template(self, task_name: str) -> tuple[dict[str, Any], dict[str, Any], str]:
         key = (task_name, os.getpid())  # "origin" names the process

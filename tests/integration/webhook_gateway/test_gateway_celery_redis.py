@@ -171,14 +171,17 @@ def _per_message_fields_blanked(message: dict[str, Any]) -> dict[str, Any]:
     return blanked
 
 
+@pytest.mark.parametrize("correlation", ["cid-compare", "", 'räkning "7"\n'])
 def test_the_gateway_writes_exactly_the_message_celery_would(redis_client: redis.Redis,
-                                                            make_gateway: Callable[..., Any]) -> None:
+                                                            make_gateway: Callable[..., Any], correlation: str) -> None:
+    # The direct message is a template filled per webhook: with and without a correlation id, and with one
+    # that JSON must escape.
     app, _ = make_gateway()
     publisher = app.extensions["billecta_sync"].publisher
     assert isinstance(publisher, GatewayPublisher)
     assert publisher.client is not None, "the gateway should publish webhook jobs directly on this broker"
     job = catalogue.PROCESS_BILLECTA_WEBHOOK
-    logs.bind(correlation_id="cid-compare")
+    logs.bind(correlation_id=correlation)
     try:
         celery_id = publisher.queue.publish(job.name, [5], job.queue)  # built by Celery and kombu
         direct_id = publisher.publish(job.name, [5], job.queue)
@@ -188,9 +191,10 @@ def test_the_gateway_writes_exactly_the_message_celery_would(redis_client: redis
     by_celery, direct = queued_messages(redis_client, job.queue)
     assert (by_celery["headers"]["id"], direct["headers"]["id"]) == (celery_id, direct_id)
     assert _per_message_fields_blanked(direct) == _per_message_fields_blanked(by_celery)
+    assert list(direct["headers"]) == list(by_celery["headers"])  # in Celery's order, too
     assert direct["decoded_body"] == by_celery["decoded_body"]
     assert direct["properties"]["correlation_id"] == direct_id == direct["headers"]["root_id"]
-    assert direct["headers"][logs.TASK_HEADER] == "cid-compare"
+    assert direct["headers"].get(logs.TASK_HEADER) == (correlation or None)
 
 
 def test_a_webhook_is_published_again_after_redis_dropped_the_connection(redis_client: redis.Redis,

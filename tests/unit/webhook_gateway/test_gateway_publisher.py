@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 import socket
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -231,3 +233,12 @@ def test_a_publish_signal_receiver_sees_every_message(celery_app: Celery) -> Non
     finally:
         signals.before_task_publish.disconnect(receiver)
     assert len(stub.calls) == 1  # through Celery, which sends the signal
+
+
+def test_message_ids_are_the_version_4_uuids_uuid_would_make_of_the_same_bits() -> None:
+    for seed in range(200):
+        random.seed(seed)
+        made = publisher_module._message_id()
+        random.seed(seed)
+        assert made == str(uuid.UUID(int=random.getrandbits(128), version=4))
+        assert uuid.UUID(made).version == 4
