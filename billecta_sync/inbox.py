@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, and_, func, insert, or_, select, update
-from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 
 from billecta_sync.db import INBOX_HANDLED, NO_SYNC, Database, InboxStatus, WebhookInbox, utcnow
@@ -50,8 +50,8 @@ def record(
 ) -> int:
     """Persist one delivery and return its id (committed when this returns).
 
-    The gateway calls this for every webhook: one INSERT, committed as it completes, on a pooled DBAPI
-    connection (``_RawInsert``).
+    The gateway calls this for every webhook: one INSERT, committed as it completes, on a DBAPI connection
+    the calling thread keeps (``_RawInsert``).
     """
     now = utcnow()
     values = {
@@ -75,7 +75,7 @@ def record(
     # handler (1, 2, 5, 10 ms...) rather than being woken: this process's threads queue on a lock instead,
     # so only other processes ever meet a locked file.
     with _WRITE_LOCK if db.is_sqlite else nullcontext():
-        return statement.run(engine, values)
+        return statement.run(db, values)
 
 
 class _RawInsert:
@@ -97,7 +97,6 @@ class _RawInsert:
         self.returning = dialect.name != "sqlite"
         statement = insert(table).returning(table.c.id) if self.returning else insert(table)
         compiled = statement.compile(dialect=dialect, column_keys=list(_COLUMNS))
-        self.dialect = dialect
         self.sql = str(compiled)
         self.order: tuple[str, ...] | None = tuple(compiled.positiontup or ()) if compiled.positional else None
         self.processors = {name: process for name in _COLUMNS
@@ -110,27 +109,33 @@ class _RawInsert:
             statement = cls._compiled[dialect] = cls(dialect)
         return statement
 
-    def run(self, engine: Engine, values: Mapping[str, Any]) -> int:
+    def run(self, db: Database, values: Mapping[str, Any]) -> int:
         bound = {name: self.processors[name](value) if name in self.processors else value
                  for name, value in values.items()}
         params: Any = tuple(bound[name] for name in self.order) if self.order is not None else bound
-        dbapi_error = self.dialect.loaded_dbapi.Error
-        connection = engine.raw_connection()
-        try:
-            cursor = connection.cursor()
+        # Not kept on self: a value of ``_compiled`` holding its own key would keep every engine's dialect alive.
+        dialect = db.autocommit_engine.dialect
+        dbapi_error = dialect.loaded_dbapi.Error
+        for attempt in (1, 2):
+            connection = db.thread_connection()
             try:
-                cursor.execute(self.sql, params)
-                inbox_id = cursor.fetchall()[0][0] if self.returning else cursor.lastrowid
-            finally:
-                cursor.close()
-            connection.commit()  # a no-op under autocommit
-        except dbapi_error as exc:
-            if self.dialect.is_disconnect(exc, connection.dbapi_connection, None):
-                connection.invalidate(exc)
-            raise DBAPIError.instance(self.sql, params, exc, dbapi_error, dialect=self.dialect) from exc
-        finally:
-            connection.close()  # back to the pool
-        return int(inbox_id)
+                cursor = connection.cursor()
+                try:
+                    cursor.execute(self.sql, params)
+                    inbox_id = cursor.fetchall()[0][0] if self.returning else cursor.lastrowid
+                finally:
+                    cursor.close()
+                connection.commit()  # a no-op under autocommit
+                return int(inbox_id)
+            except dbapi_error as exc:
+                disconnected = dialect.is_disconnect(exc, connection, None)
+                db.drop_thread_connection()
+                if disconnected and attempt == 1:
+                    # The server closed the connection this thread held (a restart, an idle timeout): the
+                    # insert did not happen, so it is made once more on a new one, as the pool's pre-ping would.
+                    continue
+                raise DBAPIError.instance(self.sql, params, exc, dbapi_error, dialect=dialect) from exc
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
 
 _COLUMNS = ("source", "received_at", "updated_at", "headers", "body", "body_sha256", "remote_addr", "event_type",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -83,6 +84,8 @@ class Database:
                                              "max_overflow": max_overflow}
         self._autocommit: Engine | None = None
         self._autocommit_lock = threading.Lock()
+        self._held = threading.local()  # each thread's (fork count, DBAPI connection, ...): thread_connection
+        self._all_held: list[Any] = []
 
     @property
     def autocommit_engine(self) -> Engine:
@@ -97,6 +100,36 @@ class Database:
                     self._autocommit = self.engine if in_memory else make_engine(
                         self.url, autocommit=True, **self._engine_args)
         return self._autocommit
+
+    def thread_connection(self) -> Any:
+        """The calling thread's own DBAPI connection of ``autocommit_engine``, kept between calls, for a write
+        made on every request (the gateway's inbox insert): a pool checkout and check-in cost as much as
+        SQLite's whole insert. Opened through the pool, so the engine's connect hooks (pragmas) ran, then
+        taken out of it; ``dispose`` closes it. A connection opened before a fork is never used after it."""
+        held = getattr(self._held, "connection", None)
+        if held is None or held[0] != _forks:
+            fairy = self.autocommit_engine.raw_connection()
+            connection = fairy.dbapi_connection
+            if self.autocommit_engine is self.engine:
+                # An in-memory database lives in its one connection: it stays checked out of the pool (which
+                # hands this thread that same connection on every checkout) and is never closed here.
+                held = self._held.connection = (_forks, connection, fairy)
+            else:
+                fairy.detach()  # the pool opens another for everyone else
+                held = self._held.connection = (_forks, connection, None)
+                with self._autocommit_lock:
+                    self._all_held.append(connection)
+        return held[1]
+
+    def drop_thread_connection(self) -> None:
+        """Close the calling thread's connection (after an error); the next ``thread_connection`` opens one."""
+        held = getattr(self._held, "connection", None)
+        self._held.connection = None
+        if held is not None and held[0] == _forks and held[2] is None:
+            with self._autocommit_lock:
+                if held[1] in self._all_held:
+                    self._all_held.remove(held[1])
+            _close_quietly(held[1])
 
     @property
     def is_sqlite(self) -> bool:
@@ -120,9 +153,32 @@ class Database:
             conn.exec_driver_sql("SELECT 1")
 
     def dispose(self) -> None:
+        with self._autocommit_lock:
+            held, self._all_held = self._all_held, []
+        for connection in held:
+            _close_quietly(connection)
         self.engine.dispose()
         if self._autocommit is not None and self._autocommit is not self.engine:
             self._autocommit.dispose()
+
+
+#: bumped in a forked child, so no thread there uses a connection its parent opened
+_forks = 0
+
+
+def _after_fork() -> None:
+    global _forks
+    _forks += 1
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
+def _close_quietly(connection: Any) -> None:
+    try:
+        connection.close()
+    except Exception:  # already broken: dropping it was the point
+        pass
 
 
 def alembic_config(url: str) -> Any:

@@ -147,3 +147,21 @@ def test_a_repeat_finds_the_handled_delivery_through_the_digest_index(db: Databa
     assert inbox.earlier_twin(db, row) == first
 
     assert "ix_inbox_handled_sha256" in _plan(db, inbox.twin_query("billecta", row.body_sha256, repeat))
+
+
+def test_a_delivery_after_the_server_ended_the_kept_connection_is_stored(db: Database, database_url: str) -> None:
+    # Each gateway thread keeps its own connection for the insert; a database restart ends it, and the next
+    # webhook must still be stored (not answered 503) — as the pool's pre-ping would have it.
+    if db.is_sqlite:
+        pytest.skip("an embedded SQLite file has no server to end a connection")
+    psycopg = pytest.importorskip("psycopg")
+    first = inbox.record(db, "billecta", {}, b'{"n": 1}', status=InboxStatus.QUEUED)
+    name = database_url.rsplit("/", 1)[1]
+    with psycopg.connect(POSTGRES_ADMIN_URL.replace("+psycopg", ""), autocommit=True) as conn:
+        ended = conn.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                             "WHERE datname = %s AND pid <> pg_backend_pid()", (name,)).fetchone()
+    assert ended is not None and ended[0] >= 1
+
+    second = inbox.record(db, "billecta", {}, b'{"n": 2}', status=InboxStatus.QUEUED)
+    with db.session() as session:
+        assert sorted(session.scalars(select(WebhookInbox.id))) == [first, second]
