@@ -85,16 +85,20 @@ class BillectaEvent:
         return ""
 
 
+#: the types a JSON body's leaves have: never walked into, and told apart without the slower Mapping check
+_JSON_LEAVES = frozenset({str, int, float, bool, type(None)})
+
+
 def _walk(node: Any, depth: int = 0) -> list[tuple[str, Any]]:
     """All (key, value) pairs of nested mappings, shallow ones first."""
     if depth > 4:
         return []
     pairs: list[tuple[str, Any]] = []
     nested: list[Any] = []
-    if isinstance(node, Mapping):
+    if type(node) is dict or isinstance(node, Mapping):
         for key, value in node.items():
-            pairs.append((str(key), value))
-            if isinstance(value, Mapping | list):
+            pairs.append((key if type(key) is str else str(key), value))
+            if type(value) not in _JSON_LEAVES and isinstance(value, Mapping | list):
                 nested.append(value)
     elif isinstance(node, list):
         nested.extend(v for v in node[:20] if isinstance(v, Mapping))
@@ -113,21 +117,26 @@ def parse_billecta_event(payload: Any) -> BillectaEvent:
         found_under.setdefault(key.lower(), []).append(value)
     event_type = ""
     for wanted in _TYPE_KEYS:
-        found = next((v for v in found_under.get(wanted, ()) if isinstance(v, str) and v.strip()), None)
-        if found:
-            event_type = found.strip()
+        for value in found_under.get(wanted, ()):
+            if isinstance(value, str) and (event_type := value.strip()):
+                break
+        if event_type:
             break
     if not event_type:
         raise InvalidWebhook("no event type found (expected a key such as WebhookTriggerType or Type)")
     ids: dict[str, str] = {}
     for name, lowered in _ID_KEYS_LOWERED:
-        for v in found_under.get(lowered, ()):
-            if isinstance(v, str | int) and str(v).strip():
-                ids[name] = str(v).strip()
+        for value in found_under.get(lowered, ()):
+            if isinstance(value, (str, int)) and (text := str(value).strip()):
+                ids[name] = text
                 break
     # The time of the event is the envelope's: a data object (an InvoiceActionView, say) carries times of
     # its own, such as when the invoice was created, that must not be taken for when the event happened.
-    occurred = next((str(v) for k, v in payload.items() if str(k).lower() in _TIME_KEYS and isinstance(v, str)), "")
+    occurred = ""
+    for key, value in payload.items():
+        if isinstance(value, str) and str(key).lower() in _TIME_KEYS:
+            occurred = value
+            break
     return BillectaEvent(type=event_type, ids=ids, occurred_at=occurred)
 
 
