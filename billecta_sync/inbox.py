@@ -26,9 +26,18 @@ from billecta_sync.db import INBOX_HANDLED, NO_SYNC, Database, InboxStatus, Webh
 _SECRET_HEADERS = {"authorization", "x-api-key", "cookie", "proxy-authorization", "x-lime-signature"}
 
 
+#: what a credential's value is stored as
+REDACTED = "***"
+
+
+def secret_header_names(extra_secret: Iterable[str] = ()) -> frozenset[str]:
+    """The lowered names of the headers whose values are never stored: credentials, and ``extra_secret``."""
+    return frozenset(_SECRET_HEADERS | {h.lower() for h in extra_secret})
+
+
 def redact_headers(headers: Mapping[str, str], extra_secret: Iterable[str] = ()) -> dict[str, str]:
-    secret = _SECRET_HEADERS | {h.lower() for h in extra_secret}
-    return {k: ("***" if k.lower() in secret else v) for k, v in headers.items()}
+    secret = secret_header_names(extra_secret)
+    return {k: (REDACTED if k.lower() in secret else v) for k, v in headers.items()}
 
 
 def body_digest(body: bytes) -> str:

@@ -12,9 +12,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
 
-from flask import request
-
-from webhook_gateway.context import Gateway, gateway
+from webhook_gateway.context import Gateway, current_request, gateway
 from webhook_gateway.errors import ApiError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -22,7 +20,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def presented_key(gw: Gateway | None = None) -> str | None:
     """The key the caller sent, or ``None`` when it sent none."""
-    headers = request.headers
+    headers = current_request().headers
     value = headers.get((gw or gateway()).settings.gateway.api_key_header, "").strip()
     if value:
         return value

@@ -7,20 +7,24 @@ from typing import Any
 
 from flask import request
 
+from billecta_sync import inbox
+from webhook_gateway.context import current_request
 from webhook_gateway.errors import ApiError
 
 
 def read_body(limit: int) -> bytes:
     """The raw body; 413 when it is larger than ``limit`` bytes."""
-    length = request.content_length
+    req = current_request()
+    length = req.content_length
     if length is not None and length > limit:
         raise ApiError(413, f"the body is larger than {limit} bytes")
     # Content-Length may be absent (chunked) or understated, so the read itself is bounded too:
     # one byte past the limit is enough to know it is too large.
     chunks: list[bytes] = []
     size = 0
+    stream = req.stream
     while size <= limit:
-        chunk = request.stream.read(limit + 1 - size)
+        chunk = stream.read(limit + 1 - size)
         if not chunk:
             break
         chunks.append(chunk)
@@ -30,6 +34,27 @@ def read_body(limit: int) -> bytes:
     if size > limit:
         raise ApiError(413, f"the body is larger than {limit} bytes")
     return b"".join(chunks)
+
+
+_CGI_HEADERS = frozenset({"CONTENT_TYPE", "CONTENT_LENGTH"})
+_NOT_HEADERS = frozenset({"HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"})
+
+
+def stored_headers(secret: frozenset[str]) -> dict[str, str]:
+    """The request's headers as the inbox keeps them: ``dict(request.headers)`` with the values of the
+    ``secret`` names (lowered, ``inbox.secret_header_names``) redacted, made in one pass over the WSGI environ."""
+    headers: dict[str, str] = {}
+    for key, value in current_request().environ.items():
+        if key.startswith("HTTP_"):
+            if key in _NOT_HEADERS:
+                continue
+            name = key[5:].replace("_", "-").title()
+        elif key in _CGI_HEADERS and value:
+            name = key.replace("_", "-").title()
+        else:
+            continue
+        headers[name] = inbox.REDACTED if name.lower() in secret else value
+    return headers
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:

@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis
-from flask import current_app
+from flask import Request, current_app, g, request
 
+from billecta_sync import inbox
 from billecta_sync.db import Database
 from billecta_sync.queueing import TaskQueue
 from billecta_sync.settings import SCOPES, Settings
@@ -24,11 +25,14 @@ class Gateway:
     redis_client: Any | None = None
     #: every scope's API keys as bytes, encoded once rather than on every request (``auth.check_scopes``)
     api_keys: dict[str, tuple[bytes, ...]] = field(init=False, repr=False)
+    #: the lowered names of the headers a stored webhook keeps only as "***": credentials and the key header
+    secret_headers: frozenset[str] = field(init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
         self.api_keys = {scope: tuple(secret.get().encode("utf-8") for secret in self.settings.api_keys(scope))
                          for scope in SCOPES}
+        self.secret_headers = inbox.secret_header_names([self.settings.gateway.api_key_header])
 
     @property
     def redis(self) -> Any:
@@ -41,5 +45,19 @@ class Gateway:
             return self.redis_client
 
 
+# Every attribute read through one of Flask's context proxies (``request``, ``g``, ``current_app``) costs as much as
+# a dozen plain ones: the functions a webhook passes through resolve a proxy once and read the object behind it.
+
+
 def gateway() -> Gateway:
-    return current_app.extensions[EXTENSION_KEY]
+    return current_app._get_current_object().extensions[EXTENSION_KEY]  # type: ignore[attr-defined]
+
+
+def current_request() -> Request:
+    """The request being served (the object behind ``flask.request``)."""
+    return request._get_current_object()  # type: ignore[attr-defined, no-any-return]
+
+
+def request_globals() -> Any:
+    """This request's ``flask.g`` (the object behind the proxy)."""
+    return g._get_current_object()

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask
 
+from webhook_gateway.context import current_request
 from webhook_gateway.errors import ApiError
 
 #: Largest row id a path or body may name. The tables' ids are ``Integer`` columns, 32-bit on PostgreSQL
@@ -34,12 +35,13 @@ _NOT_HEADERS = frozenset({"HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"})
 def header_count(environ: Mapping[str, Any]) -> int:
     """What ``len(request.headers)`` is, counted on the WSGI environ without building a header object for
     each (it runs before every request)."""
-    return sum(1 for key, value in environ.items()
-               if (key.startswith("HTTP_") and key not in _NOT_HEADERS) or (key in _CGI_HEADERS and value))
+    http = [key for key in environ if key.startswith("HTTP_")]
+    return (len(http) - len(_NOT_HEADERS.intersection(http))
+            + sum(1 for key in _CGI_HEADERS if environ.get(key)))
 
 
 def _check_header_count() -> None:
-    count = header_count(request.environ)
+    count = header_count(current_request().environ)
     if count > MAX_REQUEST_HEADERS:
         raise ApiError(431, f"the request has {count} headers; at most {MAX_REQUEST_HEADERS} are accepted",
                        error="too_many_headers")

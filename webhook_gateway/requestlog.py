@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Request, Response
 
 from billecta_sync import logs, metrics
-from webhook_gateway.context import gateway
+from webhook_gateway.context import current_request, gateway, request_globals
 
 log = logging.getLogger("webhook_gateway.access")
 
@@ -30,7 +31,7 @@ _AUTH_REASONS = {"missing_api_key", "invalid_api_key", "wrong_scope"}
 
 
 def request_id() -> str:
-    return str(getattr(g, "request_id", ""))
+    return str(getattr(request_globals(), "request_id", ""))
 
 
 correlation_id = request_id
@@ -38,15 +39,17 @@ correlation_id = request_id
 
 def _start() -> None:
     logs.clear()  # a thread serves many requests: nothing of the last one may leak into this one
-    g.request_id = logs.valid_correlation_id(request.headers.get(REQUEST_ID_HEADER)) or logs.new_correlation_id()
-    g.request_started = time.perf_counter()
-    logs.bind(correlation_id=g.request_id)
+    here = request_globals()
+    here.request_id = (logs.valid_correlation_id(current_request().headers.get(REQUEST_ID_HEADER))
+                       or logs.new_correlation_id())
+    here.request_started = time.perf_counter()
+    logs.bind(correlation_id=here.request_id)
 
 
 def webhook_outcome(status: str) -> None:
     """Name a stored webhook's outcome (queued, received, ignored) for its counter, so the answer need not
     be parsed again to read it."""
-    g.webhook_outcome = status
+    request_globals().webhook_outcome = status
 
 
 def _json_field(response: Response, name: str) -> str:
@@ -57,24 +60,24 @@ def _json_field(response: Response, name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _count(response: Response) -> None:
+def _count(response: Response, req: Request, here: Any) -> None:
     status = response.status_code
     if status in (401, 403):
         reason = _json_field(response, "reason")
         if reason in _AUTH_REASONS:
-            view = request.url_rule and request.url_rule.endpoint
-            scopes = getattr(g, "_scopes", None) or _scopes_of(view)
+            view = req.url_rule and req.url_rule.endpoint
+            scopes = getattr(here, "_scopes", None) or _scopes_of(view)
             metrics.AUTH_FAILURES.labels(scope=scopes, reason=reason).inc()
-    blueprint = request.blueprint or ""
+    blueprint = req.blueprint or ""
     if blueprint in WEBHOOK_BLUEPRINTS:
         # queued | received | ignored on success (as the route named it), else the HTTP status.
         outcome = ""
         if 200 <= status < 300:
-            outcome = getattr(g, "webhook_outcome", "") or _json_field(response, "status")
+            outcome = getattr(here, "webhook_outcome", "") or _json_field(response, "status")
         metrics.WEBHOOKS_RECEIVED.labels(source=WEBHOOK_BLUEPRINTS[blueprint], outcome=outcome or str(status)).inc()
-    elif blueprint == "commands" and request.url_rule is not None:
+    elif blueprint == "commands" and req.url_rule is not None:
         # The endpoint names the command (one view per route of commands.py); ids never become labels.
-        metrics.COMMANDS.labels(job=request.url_rule.endpoint.partition(".")[2], status=str(status)).inc()
+        metrics.COMMANDS.labels(job=req.url_rule.endpoint.partition(".")[2], status=str(status)).inc()
 
 
 def _scopes_of(endpoint: str | None) -> str:
@@ -85,27 +88,25 @@ def _scopes_of(endpoint: str | None) -> str:
 
 
 def _finish(response: Response) -> Response:
-    started = getattr(g, "request_started", None)
+    req, here = current_request(), request_globals()
+    started = getattr(here, "request_started", None)
     elapsed_ms = (time.perf_counter() - started) * 1000 if started is not None else 0.0
-    response.headers[REQUEST_ID_HEADER] = request_id()
+    rid = str(getattr(here, "request_id", ""))
+    response.headers[REQUEST_ID_HEADER] = rid
     try:
-        _count(response)
+        _count(response, req, here)
     except Exception:  # a counter must never break an answer
         log.exception("could not count the request")
-    if getattr(g, "webhook_outcome", "") and not _log_stored_webhooks():
+    if getattr(here, "webhook_outcome", "") and not gateway().settings.gateway.log_stored_webhooks:
         # A stored webhook's row is its record (received_at, status, correlation id): at month end a line for
         # each of thousands per minute cost the gateway a tenth of its time per webhook.
         return response
     log.info(
-        "%s %s %s %.1fms rid=%s", request.method, request.path, response.status_code, elapsed_ms, request_id(),
-        extra={"method": request.method, "path": request.path, "status": response.status_code,
+        "%s %s %s %.1fms rid=%s", req.method, req.path, response.status_code, elapsed_ms, rid,
+        extra={"method": req.method, "path": req.path, "status": response.status_code,
                "duration_ms": round(elapsed_ms, 1)},
     )
     return response
-
-
-def _log_stored_webhooks() -> bool:
-    return gateway().settings.gateway.log_stored_webhooks
 
 
 def _teardown(_exc: BaseException | None) -> None:

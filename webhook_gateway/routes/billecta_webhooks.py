@@ -10,16 +10,15 @@ from __future__ import annotations
 import ipaddress
 import logging
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
 from sqlalchemy.exc import SQLAlchemyError
 
-from billecta_sync import inbox
 from billecta_sync.inbound import delivery
 from billecta_sync.inbound.billecta_events import InvalidWebhook, missing_ids, parse_billecta_event
 from webhook_gateway import requestlog
 from webhook_gateway.auth import require_scope
-from webhook_gateway.body import parse_json_object, read_body
-from webhook_gateway.context import gateway
+from webhook_gateway.body import parse_json_object, read_body, stored_headers
+from webhook_gateway.context import current_request, gateway
 from webhook_gateway.errors import ApiError
 from webhook_gateway.openapi import Doc, documented, ref
 
@@ -60,9 +59,10 @@ def _allowed_source(networks: tuple[str, ...], address: str | None) -> bool:
 @require_scope("webhook")
 def receive_billecta_webhook() -> tuple[Response, int]:
     gw = gateway()
-    if not _allowed_source(gw.settings.gateway.billecta_allowed_networks, request.remote_addr):
+    remote_addr = current_request().remote_addr
+    if not _allowed_source(gw.settings.gateway.billecta_allowed_networks, remote_addr):
         # The address, never the key: refused before the body is read, nothing stored.
-        log.warning("refused a Billecta webhook from %s: not in GATEWAY_BILLECTA_ALLOWED_NETWORKS", request.remote_addr)
+        log.warning("refused a Billecta webhook from %s: not in GATEWAY_BILLECTA_ALLOWED_NETWORKS", remote_addr)
         raise ApiError(403, "this source address may not deliver Billecta webhooks", error="forbidden",
                        reason="source_not_allowed")
     raw = read_body(gw.settings.gateway.max_body_bytes)
@@ -77,9 +77,9 @@ def receive_billecta_webhook() -> tuple[Response, int]:
             raise ApiError(400, f"event {event.type} needs one of these ids: {', '.join(missing)}",
                            error="missing_ids", missing=list(missing))
 
-    headers = inbox.redact_headers(dict(request.headers), extra_secret=[gw.settings.gateway.api_key_header])
+    headers = stored_headers(gw.secret_headers)
     try:
-        accepted = delivery.accept(gw.db, gw.publisher, SOURCE, headers, raw, request.remote_addr or "",
+        accepted = delivery.accept(gw.db, gw.publisher, SOURCE, headers, raw, remote_addr or "",
                                    event_type=event.type, object_key=event.object_key,
                                    ignore_reason="" if event.supported else f"unsupported event type {event.type}",
                                    correlation_id=requestlog.correlation_id())

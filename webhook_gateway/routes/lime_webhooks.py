@@ -13,7 +13,6 @@ import logging
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 
-from billecta_sync import inbox
 from billecta_sync.inbound import delivery
 from billecta_sync.inbound.lime_events import (
     SIGNATURE_HEADER,
@@ -24,7 +23,7 @@ from billecta_sync.inbound.lime_events import (
 )
 from billecta_sync.mappings import FieldMappings
 from webhook_gateway import requestlog
-from webhook_gateway.body import parse_json_object, read_body
+from webhook_gateway.body import parse_json_object, read_body, stored_headers
 from webhook_gateway.context import gateway
 from webhook_gateway.errors import ApiError
 from webhook_gateway.openapi import Doc, documented, ref
@@ -69,7 +68,7 @@ def receive_lime_webhook() -> tuple[Response, int]:
         raise ApiError(400, str(exc), error="invalid_webhook") from None
     mappings: FieldMappings = gw.settings.mappings
     relevant = is_relevant(mappings, event)
-    headers = inbox.redact_headers(dict(request.headers), extra_secret=[SIGNATURE_HEADER])
+    headers = stored_headers(gw.secret_headers)
     try:
         accepted = delivery.accept(gw.db, gw.publisher, SOURCE, headers, raw, request.remote_addr or "",
                                    event_type=event.event, object_key=event.object_key,
