@@ -95,6 +95,11 @@ class _KernelTimeoutConnection(redis.Connection):
         return sock
 
 
+def _lpush_frame(key: str, message: bytes) -> bytes:
+    name = key.encode()
+    return b"*3\r\n$5\r\nLPUSH\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n" % (len(name), name, len(message), message)
+
+
 #: a per-message value's place in an envelope template: a JSON string no real value can be
 _SLOT = re.compile(r'"\\u0000slot:(\w+)\\u0000"')
 
@@ -104,21 +109,17 @@ def _slot(name: str) -> str:
 
 
 @dataclass(frozen=True)
-class _EnvelopeParts:
-    """An envelope's JSON split at its slots: text, slot name, text, ... text (``re.split`` with a group)."""
+class _Envelope:
+    """A message's JSON as a %-format string: its text with ``%`` doubled and each slot a ``%(name)s``, so a
+    message is one format call over its per-message values (each given as the JSON text it is written as)."""
 
-    pieces: list[str]
+    text: str
     #: what kombu's JSON serializer writes after the body's args: kwargs and the embedded options
     body_tail: str
 
-    def fill(self, values: dict[str, Any]) -> bytes:
-        pieces = self.pieces.copy()
-        for n in range(1, len(pieces), 2):
-            value = values[pieces[n]]
-            # a float as json.dumps writes it; a string encoded as one (the ids need no escaping, but a
-            # correlation id comes from the caller's context)
-            pieces[n] = repr(value) if type(value) is float else encode_basestring_ascii(value)
-        return "".join(pieces).encode()
+    @classmethod
+    def around_slots(cls, dumped: str, body_tail: str) -> _Envelope:
+        return cls(_SLOT.sub(lambda slot: f"%({slot.group(1)})s", dumped.replace("%", "%%")), body_tail)
 
 
 #: the bits ``uuid.UUID(int=..., version=4)`` sets: version 4 and the RFC 4122 variant
@@ -144,7 +145,7 @@ class GatewayPublisher:
         # per (task name, process): Celery's headers and properties for it, and its body's encoded tail
         self._templates: dict[tuple[str, int], tuple[dict[str, Any], dict[str, Any], str]] = {}
         # per (task name, queue, reply queue, with a correlation id, process): the message's JSON around its slots
-        self._envelopes: dict[tuple[str, str, str, bool, int], _EnvelopeParts] = {}
+        self._envelopes: dict[tuple[str, str, str, bool, int], _Envelope] = {}
         self._local = threading.local()  # each thread's (process id, Redis connection)
         problem = direct_publish_problem(self.celery)
         if problem:
@@ -180,7 +181,8 @@ class GatewayPublisher:
                 time.sleep(pause)
             connection = self._connection()
             try:
-                connection.send_command("LPUSH", key, message)
+                # the command as RESP, written here: redis-py's packer cost as much as the round trip
+                connection.send_packed_command([_lpush_frame(key, message)], check_health=False)
                 connection.read_response()
                 return
             except redis.ConnectionError:
@@ -199,19 +201,21 @@ class GatewayPublisher:
         with the headers ``CeleryTaskQueue.publish`` adds."""
         correlation = logs.correlation_id()
         key = (task_name, queue, self.celery.thread_oid, bool(correlation), os.getpid())
-        parts = self._envelopes.get(key)
-        if parts is None:
-            parts = self._envelopes[key] = self._envelope_parts(task_name, queue, with_correlation=bool(correlation))
-        body = f"[{json.dumps(list(args))}, {parts.body_tail}".encode()
-        slots = {"id": task_id, "argsrepr": repr(list(args)), "correlation": correlation,
-                 "published_at": round(time.time(), 3), "delivery_tag": _message_id(),
-                 "body": base64.b64encode(body).decode("ascii")}
-        return parts.fill(slots)
+        envelope = self._envelopes.get(key)
+        if envelope is None:
+            envelope = self._envelopes[key] = self._envelope(task_name, queue, with_correlation=bool(correlation))
+        args_text = f"[{', '.join([str(arg) for arg in args])}]"  # JSON and repr() alike, for integers
+        body = base64.b64encode(f"[{args_text}, {envelope.body_tail}".encode()).decode("ascii")
+        # the ids, the args and base64 need no JSON escaping; a correlation id comes from the caller's context
+        return (envelope.text % {
+            "id": f'"{task_id}"', "argsrepr": f'"{args_text}"',
+            "correlation": encode_basestring_ascii(correlation), "published_at": repr(round(time.time(), 3)),
+            "delivery_tag": f'"{_message_id()}"', "body": f'"{body}"'}).encode()
 
-    def _envelope_parts(self, task_name: str, queue: str, *, with_correlation: bool) -> _EnvelopeParts:
-        """The message of ``message`` as JSON text around its per-message values: kombu's envelope, once per
-        task, queue, thread (its reply queue) and process, with a slot for each value; filling the slots then
-        costs a join instead of building and encoding the whole envelope for every webhook."""
+    def _envelope(self, task_name: str, queue: str, *, with_correlation: bool) -> _Envelope:
+        """The message of ``message`` around its per-message values: kombu's envelope, once per task, queue,
+        thread (its reply queue) and process, with a slot for each value; a webhook's message is then one
+        format call instead of building and encoding the whole envelope."""
         headers, properties, body_tail = self._template(task_name)
         headers = {**headers, "id": _slot("id"), "root_id": _slot("id"), "argsrepr": _slot("argsrepr")}
         if with_correlation:
@@ -222,7 +226,7 @@ class GatewayPublisher:
                       "delivery_tag": _slot("delivery_tag")}
         envelope = {"body": _slot("body"), "content-encoding": "utf-8", "content-type": "application/json",
                     "headers": headers, "properties": properties}
-        return _EnvelopeParts(_SLOT.split(json.dumps(envelope)), body_tail)
+        return _Envelope.around_slots(json.dumps(envelope), body_tail)
 
     def _template(self, task_name: str) -> tuple[dict[str, Any], dict[str, Any], str]:
         key = (task_name, os.getpid())  # "origin" names the process

@@ -146,11 +146,11 @@ class _ClosedOnce:
     def __init__(self, real: Any) -> None:
         self.real, self.failed, self.disconnected = real, False, False
 
-    def send_command(self, *args: Any) -> None:
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
         if not self.failed:
             self.failed = True
             raise redis.ConnectionError("Connection closed by server.")
-        self.real.send_command(*args)
+        self.real.send_packed_command(command, check_health=check_health)
 
     def read_response(self) -> Any:
         return self.real.read_response()
@@ -195,7 +195,7 @@ def test_a_dead_broker_raises_so_the_row_stays_for_the_sweeper(celery_app: Celer
 class _Refusing:
     refuse: Any
 
-    def send_command(self, *args: Any) -> None:
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
         self.refuse()
 
     def read_response(self) -> Any:  # pragma: no cover - never reached
