@@ -66,7 +66,6 @@ def record(
     values = {
         "source": source,
         "received_at": now,
-        "updated_at": now,
         "headers": dict(headers),
         "body": body.decode("utf-8", errors="replace"),
         "body_sha256": body_digest(body),
@@ -121,6 +120,7 @@ class _RawInsert:
     def run(self, db: Database, values: Mapping[str, Any]) -> int:
         bound = {name: self.processors[name](value) if name in self.processors else value
                  for name, value in values.items()}
+        bound["updated_at"] = bound["received_at"]  # a new row was last changed when it arrived
         params: Any = tuple(bound[name] for name in self.order) if self.order is not None else bound
         # Not kept on self: a value of ``_compiled`` holding its own key would keep every engine's dialect alive.
         dialect = db.autocommit_engine.dialect

@@ -12,6 +12,7 @@ body, so the number of series stays bounded and nothing secret reaches the scrap
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Callable, Iterable
@@ -55,6 +56,17 @@ RATE_LIMIT_WAITS = Counter(f"{PREFIX}_rate_limit_waits_total",
                            "Times a request waited for a slot of a shared rate limit", ["limiter"])
 RATE_LIMIT_WAIT_SECONDS = Counter(f"{PREFIX}_rate_limit_wait_seconds_total",
                                   "Seconds spent waiting for shared rate-limit slots", ["limiter"])
+
+
+def webhook_received(source: str, outcome: str) -> None:
+    _webhooks_received(source, outcome).inc()
+
+
+@functools.cache
+def _webhooks_received(source: str, outcome: str) -> Any:
+    # Each labelled counter found once (a few sources times a few outcomes): labels() cost the gateway more
+    # than the increment itself on every webhook.
+    return WEBHOOKS_RECEIVED.labels(source=source, outcome=outcome)
 
 
 def outbound(system: str, route: str, status: int | str) -> None:

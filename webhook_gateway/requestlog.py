@@ -74,7 +74,7 @@ def _count(response: Response, req: Request, here: Any) -> None:
         outcome = ""
         if 200 <= status < 300:
             outcome = getattr(here, "webhook_outcome", "") or _json_field(response, "status")
-        metrics.WEBHOOKS_RECEIVED.labels(source=WEBHOOK_BLUEPRINTS[blueprint], outcome=outcome or str(status)).inc()
+        metrics.webhook_received(WEBHOOK_BLUEPRINTS[blueprint], outcome or str(status))
     elif blueprint == "commands" and req.url_rule is not None:
         # The endpoint names the command (one view per route of commands.py); ids never become labels.
         metrics.COMMANDS.labels(job=req.url_rule.endpoint.partition(".")[2], status=str(status)).inc()
