@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response
 from sqlalchemy.exc import SQLAlchemyError
 
 from billecta_sync.inbound import delivery
@@ -21,6 +21,7 @@ from webhook_gateway.body import parse_json_object, read_body, stored_headers
 from webhook_gateway.context import current_request, gateway
 from webhook_gateway.errors import ApiError
 from webhook_gateway.openapi import Doc, documented, ref
+from webhook_gateway.routes import stored_webhook_answer
 
 log = logging.getLogger("webhook_gateway.webhooks")
 bp = Blueprint("billecta_webhooks", __name__)
@@ -90,4 +91,4 @@ def receive_billecta_webhook() -> tuple[Response, int]:
     if not event.supported:
         log.info("ignored unsupported Billecta event %s (inbox %s)", event.type, accepted.inbox_id)
     requestlog.webhook_outcome(accepted.status)
-    return jsonify(status=accepted.status, inbox_id=accepted.inbox_id), 200
+    return stored_webhook_answer(accepted.status, accepted.inbox_id), 200

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from billecta_sync.inbound import delivery
@@ -27,6 +27,7 @@ from webhook_gateway.body import parse_json_object, read_body, stored_headers
 from webhook_gateway.context import gateway
 from webhook_gateway.errors import ApiError
 from webhook_gateway.openapi import Doc, documented, ref
+from webhook_gateway.routes import stored_webhook_answer
 
 log = logging.getLogger("webhook_gateway.lime_webhooks")
 bp = Blueprint("lime_webhooks", __name__)
@@ -78,4 +79,4 @@ def receive_lime_webhook() -> tuple[Response, int]:
         log.warning("could not store a Lime webhook (%s); answering 503 so Lime retries", type(exc).__name__)
         raise ApiError(503, "the delivery could not be stored; retry later", error="unavailable") from None
     requestlog.webhook_outcome(accepted.status)
-    return jsonify(status=accepted.status, inbox_id=accepted.inbox_id), 200
+    return stored_webhook_answer(accepted.status, accepted.inbox_id), 200

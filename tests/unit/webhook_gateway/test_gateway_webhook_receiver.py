@@ -8,12 +8,14 @@ import logging
 from typing import Any
 
 import pytest
+from flask import jsonify
 from flask.testing import FlaskClient
 from sqlalchemy import select, text
 
 from billecta_sync import catalogue, inbox
 from billecta_sync.db import Database, InboxStatus, WebhookInbox
 from billecta_sync.inbound import delivery
+from webhook_gateway.routes import stored_webhook_answer
 
 URL = "/limepkg-billecta-integration/billecta-webhook-receiver"
 WEBHOOK = {"X-API-Key": "dev-webhook-key"}
@@ -241,3 +243,12 @@ def test_a_failed_publish_leaves_a_stored_row_the_sweeper_publishes(client: Flas
     assert [(p.task, p.args) for p in publisher.published] == [(catalogue.PROCESS_BILLECTA_WEBHOOK.name, [inbox_id])]
     assert rows(db)[0].status == InboxStatus.QUEUED
     assert len(rows(db)) == 1  # stored once, published once after the broker came back
+
+
+def test_a_stored_webhook_is_answered_with_the_bytes_jsonify_writes(client: FlaskClient) -> None:
+    # The receivers format their answer themselves; a client must not be able to tell.
+    with client.application.app_context():
+        for status in (InboxStatus.QUEUED, InboxStatus.RECEIVED, InboxStatus.IGNORED):
+            ours, flasks = stored_webhook_answer(status, 4711), jsonify(status=status, inbox_id=4711)
+            assert (ours.get_data(), ours.mimetype, ours.status_code) == (
+                flasks.get_data(), flasks.mimetype, flasks.status_code)
