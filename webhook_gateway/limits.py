@@ -7,11 +7,9 @@ live with the filter validator: ``billecta_sync.lime.query.FilterLimits``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from flask import Flask
 
+from webhook_gateway.body import header_count
 from webhook_gateway.context import current_request
 from webhook_gateway.errors import ApiError
 
@@ -26,18 +24,6 @@ MAX_REQUEST_HEADERS = 64
 
 #: Most inbox rows one operator replay may name in ``ids`` or select with ``limit``.
 MAX_REPLAY_IDS = 10_000
-
-
-_CGI_HEADERS = frozenset({"CONTENT_TYPE", "CONTENT_LENGTH"})
-_NOT_HEADERS = frozenset({"HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"})
-
-
-def header_count(environ: Mapping[str, Any]) -> int:
-    """What ``len(request.headers)`` is, counted on the WSGI environ without building a header object for
-    each (it runs before every request)."""
-    http = [key for key in environ if key.startswith("HTTP_")]
-    return (len(http) - len(_NOT_HEADERS.intersection(http))
-            + sum(1 for key in _CGI_HEADERS if environ.get(key)))
 
 
 def _check_header_count() -> None:

@@ -1,11 +1,16 @@
-"""Reading a request: the headers a stored webhook keeps are the request's, with credentials redacted."""
+"""Reading a request: its headers as counted for the limit, and as a stored webhook keeps them (credentials
+redacted)."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from flask import Flask, request
+from werkzeug.datastructures import EnvironHeaders
 
 from billecta_sync import inbox
-from webhook_gateway.body import stored_headers
+from webhook_gateway.body import header_count, stored_headers
 
 
 def test_stored_headers_are_flasks_headers_with_credentials_redacted() -> None:
@@ -28,3 +33,13 @@ def test_an_empty_content_type_is_not_a_header() -> None:
         request.environ["CONTENT_TYPE"] = ""
         assert "Content-Type" not in stored_headers(inbox.secret_header_names())
         assert stored_headers(inbox.secret_header_names()) == dict(request.headers)
+
+
+@pytest.mark.parametrize("environ", [
+    {"HTTP_HOST": "x", "HTTP_X_API_KEY": "k", "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": "2"},
+    {"HTTP_HOST": "x", "CONTENT_TYPE": "", "CONTENT_LENGTH": "", "REQUEST_METHOD": "GET", "wsgi.input": None},
+    {"HTTP_CONTENT_TYPE": "text/plain", "HTTP_CONTENT_LENGTH": "4", "CONTENT_TYPE": "text/plain", "PATH_INFO": "/"},
+    {},
+])
+def test_the_header_count_is_the_number_of_headers_flask_sees(environ: dict[str, Any]) -> None:
+    assert header_count(environ) == len(EnvironHeaders(environ))
