@@ -37,6 +37,9 @@ def read_body(limit: int) -> bytes:
         size += len(chunk)
     if size > limit:
         raise ApiError(413, f"the body is larger than {limit} bytes")
+    if length is not None and size < length:
+        # the sender went away mid-body: a truncated delivery is never stored (it may even parse)
+        raise ApiError(400, f"the body ended after {size} of its {length} bytes", error="incomplete_body")
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 

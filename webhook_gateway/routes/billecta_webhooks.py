@@ -36,7 +36,8 @@ _DOC = Doc(
     request_schema={"type": "object", "description": "the Billecta event as sent (WebhookTriggerType and ids)"},
     responses={
         200: ("stored: queued, received (queued later) or ignored (unsupported event)", ref("WebhookAccepted")),
-        400: ("not JSON, not an object, no event type, or a supported event without its ids", ref("Error")),
+        400: ("cut short of its Content-Length, not JSON, not an object, no event type, or a supported event "
+              "without its ids", ref("Error")),
         403: ("a key of another scope, or a source address outside GATEWAY_BILLECTA_ALLOWED_NETWORKS",
               ref("Error")),
         413: ("body too large", ref("Error")),

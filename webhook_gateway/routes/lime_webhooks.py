@@ -45,7 +45,7 @@ _DOC = Doc(
                                    "original_values?}}"},
     responses={
         200: ("stored: queued, received (queued later) or ignored (not synced)", ref("WebhookAccepted")),
-        400: ("not JSON, not an object, or not a Lime event", ref("Error")),
+        400: ("cut short of its Content-Length, not JSON, not an object, or not a Lime event", ref("Error")),
         401: ("missing or wrong signature; nothing stored", ref("Error")),
         413: ("body too large", ref("Error")),
         503: ("the delivery could not be stored; deliver again", ref("Error")),

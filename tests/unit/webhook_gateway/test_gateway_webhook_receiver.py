@@ -252,3 +252,14 @@ def test_a_stored_webhook_is_answered_with_the_bytes_jsonify_writes(client: Flas
             ours, flasks = stored_webhook_answer(status, 4711), jsonify(status=status, inbox_id=4711)
             assert (ours.get_data(), ours.mimetype, ours.status_code) == (
                 flasks.get_data(), flasks.mimetype, flasks.status_code)
+
+
+def test_a_body_cut_short_of_its_content_length_is_400_and_not_stored(client: FlaskClient, db: Database,
+                                                                      publisher: Any) -> None:
+    # The sender went away mid-body: what arrived (here even valid JSON) must not be stored as the delivery.
+    raw = json.dumps(ATTESTED).encode()
+    resp = client.post(URL, data=raw, headers={**WEBHOOK, "Content-Type": "application/json"},
+                       environ_overrides={"CONTENT_LENGTH": str(len(raw) + 40)})
+    assert resp.status_code == 400
+    assert resp.get_json()["error"] == "incomplete_body"
+    assert rows(db) == [] and publisher.published == []
