@@ -157,7 +157,8 @@ def mark_queued(db: Database, inbox_id: int) -> bool:
         result = session.execute(
             update(WebhookInbox)
             .where(WebhookInbox.id == inbox_id, WebhookInbox.status == InboxStatus.RECEIVED)
-            .values(status=InboxStatus.QUEUED, updated_at=utcnow())
+            .values(status=InboxStatus.QUEUED, updated_at=utcnow()),
+            **NO_SYNC,
         )
         return result.rowcount == 1  # type: ignore[attr-defined]
 
@@ -168,7 +169,8 @@ def mark_received(db: Database, inbox_id: int) -> bool:
         result = session.execute(
             update(WebhookInbox)
             .where(WebhookInbox.id == inbox_id, WebhookInbox.status == InboxStatus.QUEUED)
-            .values(status=InboxStatus.RECEIVED, updated_at=utcnow())
+            .values(status=InboxStatus.RECEIVED, updated_at=utcnow()),
+            **NO_SYNC,
         )
         return result.rowcount == 1  # type: ignore[attr-defined]
 
@@ -315,7 +317,8 @@ def reset_for_replay(db: Database, ids: Iterable[int]) -> int:
         result = session.execute(
             update(WebhookInbox)
             .where(WebhookInbox.id.in_(ids), WebhookInbox.status != InboxStatus.PROCESSING)
-            .values(status=InboxStatus.RECEIVED, locked_until=None, next_attempt_at=None, updated_at=utcnow())
+            .values(status=InboxStatus.RECEIVED, locked_until=None, next_attempt_at=None, updated_at=utcnow()),
+            **NO_SYNC,
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
 
