@@ -30,8 +30,9 @@ WEBHOOK_BLUEPRINTS = {"billecta_webhooks": "billecta", "lime_webhooks": "lime"}
 _AUTH_REASONS = {"missing_api_key", "invalid_api_key", "wrong_scope"}
 
 
-def request_id() -> str:
-    return str(getattr(request_globals(), "request_id", ""))
+def request_id(here: Any = None) -> str:
+    """This request's id; ``here``: its ``g``, when the caller has it already."""
+    return str(getattr(request_globals() if here is None else here, "request_id", ""))
 
 
 correlation_id = request_id
@@ -91,7 +92,7 @@ def _finish(response: Response) -> Response:
     req, here = current_request(), request_globals()
     started = getattr(here, "request_started", None)
     elapsed_ms = (time.perf_counter() - started) * 1000 if started is not None else 0.0
-    rid = str(getattr(here, "request_id", ""))
+    rid = request_id(here)
     response.headers[REQUEST_ID_HEADER] = rid
     try:
         _count(response, req, here)
