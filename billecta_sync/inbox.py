@@ -141,7 +141,9 @@ class _RawInsert:
                 db.drop_thread_connection()
                 if disconnected and attempt == 1:
                     # The server closed the connection this thread held (a restart, an idle timeout): the
-                    # insert did not happen, so it is made once more on a new one, as the pool's pre-ping would.
+                    # insert is made once more on a new one, as the pool's pre-ping would have found it dead.
+                    # Had the lost one committed after all, the second row is a repeat of the same body,
+                    # which processing marks duplicate (as it would Billecta's redelivery after a 503).
                     continue
                 raise DBAPIError.instance(self.sql, params, exc, dbapi_error, dialect=dialect) from exc
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
