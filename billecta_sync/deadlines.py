@@ -6,6 +6,9 @@ a deadline here (``workers.timelimits``), and the Billecta and Lime clients chec
 request (``billecta_sync.httpsessions``) — a use-case is a series of such requests, so one past its limit
 stops at the next one, at most one request timeout late. Like the signal, it fires once per task: what the
 task does after (recording the failure) runs on towards the hard limit.
+
+A wait that is not a request (for an object's lock, for a rate-limit slot) is cut at the deadline instead
+(``bounded``): waiting on past it would run into the hard limit, which on threads ends the whole process.
 """
 
 from __future__ import annotations
@@ -14,10 +17,11 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 
 from billecta_sync.errors import TransientError
 
-__all__ = ["SoftTimeLimitReached", "check", "soft_deadline"]
+__all__ = ["SoftTimeLimitReached", "bounded", "check", "reach", "remaining", "soft_deadline"]
 
 
 class SoftTimeLimitReached(TransientError):
@@ -42,5 +46,22 @@ def check() -> None:
     """Raise ``SoftTimeLimitReached`` the first time this thread's deadline is found passed."""
     deadline = getattr(_local, "deadline", None)
     if deadline is not None and time.monotonic() >= deadline:
-        _local.deadline = None  # once, as the signal is sent once
-        raise SoftTimeLimitReached("the task ran past its soft time limit")
+        reach()
+
+
+def reach() -> NoReturn:
+    """Raise ``SoftTimeLimitReached`` now: a wait cut at the deadline (``bounded``) ended without its object."""
+    _local.deadline = None  # once, as the signal is sent once
+    raise SoftTimeLimitReached("the task ran past its soft time limit")
+
+
+def remaining() -> float | None:
+    """Seconds left before this thread's soft deadline (``None``: no limit, or it has fired)."""
+    deadline = getattr(_local, "deadline", None)
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+
+def bounded(wait_s: float) -> float:
+    """``wait_s``, or what is left before this thread's soft deadline when that is less."""
+    left = remaining()
+    return wait_s if left is None else min(wait_s, left)

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 import redis
 
+from billecta_sync import deadlines
 from billecta_sync.errors import ObjectBusy
 
 
@@ -14,10 +15,14 @@ from billecta_sync.errors import ObjectBusy
 def object_lock(client: redis.Redis, key: str, *, timeout_s: float = 60, wait_s: float = 10) -> Iterator[None]:
     """Hold ``lock:<key>`` for the block; raise ``ObjectBusy`` (a transient error) when it stays taken.
 
-    The timeout bounds how long a crashed holder can block others.
+    The timeout bounds how long a crashed holder can block others. The wait ends at the task's soft time
+    limit if that comes first (``deadlines.bounded``), and then raises ``SoftTimeLimitReached``.
     """
-    lock = client.lock(f"lock:{key}", timeout=timeout_s, blocking_timeout=wait_s)
+    wait = deadlines.bounded(wait_s)
+    lock = client.lock(f"lock:{key}", timeout=timeout_s, blocking_timeout=wait)
     if not lock.acquire():
+        if wait < wait_s:
+            deadlines.reach()  # the wait was cut at the soft limit: that, not a busy object, is why
         raise ObjectBusy(f"{key} is being changed by another worker")
     try:
         yield

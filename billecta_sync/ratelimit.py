@@ -19,7 +19,7 @@ import uuid
 from collections import deque
 from typing import Any, Protocol, runtime_checkable
 
-from billecta_sync import metrics
+from billecta_sync import deadlines, metrics
 
 __all__ = ["LocalRateLimiter", "RateLimitTimeout", "RateLimiter", "RedisRateLimiter", "lime_rate_limiter"]
 
@@ -61,6 +61,8 @@ class _Blocking:
         raise NotImplementedError
 
     def acquire(self, timeout_s: float = 60) -> None:
+        # Never past the task's soft time limit: a wait beyond it would run into the hard limit.
+        timeout_s = deadlines.bounded(timeout_s)
         deadline = time.monotonic() + max(0.0, timeout_s)
         while True:
             wait = self.try_acquire()

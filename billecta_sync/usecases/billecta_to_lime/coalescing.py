@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 
+from billecta_sync import deadlines
 from billecta_sync.container import Services
 from billecta_sync.locks import object_lock
 
@@ -72,7 +73,8 @@ def _refresh_until_quiet(services: Services, key: str, refresh: Refresh, outcome
     window = services.settings.worker.coalesce_window_s
     while True:
         if window > 0:
-            time.sleep(window)  # the rest of the burst arrives meanwhile and is covered by this read
+            # the rest of the burst arrives meanwhile and is covered by this read (never past the soft limit)
+            time.sleep(deadlines.bounded(window))
         pending = {k.decode() if isinstance(k, bytes) else str(k): int(v) for k, v in client.hgetall(key).items()}
         seen = pending.pop("gen", 0)
         pending.pop(_DONE, None)

@@ -165,6 +165,39 @@ def test_the_clients_meet_the_soft_deadline_before_their_next_request() -> None:
     sessions.close()
 
 
+def test_a_wait_for_an_object_another_worker_holds_ends_at_the_soft_limit_not_past_the_hard_one() -> None:
+    # Waiting out a dead holder's lock (or a long refresh) for longer than the task may run would end the
+    # whole worker at the hard limit; cut at the soft limit, the task is retried like any slow one.
+    import fakeredis
+
+    from billecta_sync.locks import object_lock
+
+    client = fakeredis.FakeRedis()
+    assert client.lock("lock:invoice:1", timeout=60).acquire(blocking=False)
+    started = time.monotonic()
+    with (deadlines.soft_deadline(0.2), pytest.raises(deadlines.SoftTimeLimitReached),
+          object_lock(client, "invoice:1", timeout_s=60, wait_s=30)):
+        pytest.fail("the lock was held elsewhere")
+    assert time.monotonic() - started < 5
+    with object_lock(client, "invoice:2", timeout_s=60, wait_s=30):  # a free object: no wait at all
+        pass
+
+
+def test_a_wait_for_a_rate_limit_slot_ends_at_the_soft_limit() -> None:
+    from billecta_sync.ratelimit import LocalRateLimiter, RateLimitTimeout
+
+    limiter = LocalRateLimiter(1, 30)
+    limiter.acquire()
+    started = time.monotonic()
+    with deadlines.soft_deadline(0.2), pytest.raises(RateLimitTimeout):
+        limiter.acquire(timeout_s=60)  # the next slot is 30 s away: past the task's soft limit
+    assert time.monotonic() - started < 5
+    quick = LocalRateLimiter(1, 0.2)
+    quick.acquire()
+    with deadlines.soft_deadline(5):
+        quick.acquire(timeout_s=60)  # a slot within the task's time is waited for
+
+
 def test_a_task_past_its_hard_limit_is_reported_by_the_watchdog_and_a_finished_one_is_not() -> None:
     overdue: list[timelimits.Running] = []
     watchdog = timelimits.Watchdog(on_overdue=overdue.append, interval_s=0.01)
