@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,10 @@ import redis
 import requests
 
 from billecta_sync import catalogue
+from workers.timelimits import HARD_LIMIT_EXIT_CODE
+
+#: stacks started in this process and not yet stopped (``running_stacks``)
+_RUNNING: list[Stack] = []
 
 ALL_SERVICES = ("billecta-sandbox", "lime-sandbox", "gateway", "worker", "beat", "flower")
 #: worker layouts (``StackConfig.worker_pool``): "threads" runs the I/O-bound queues on Celery's thread pool and
@@ -130,6 +135,11 @@ class EmbeddedRedis:
                 self.process.kill()
 
 
+def running_stacks() -> list[Stack]:
+    """The stacks started in this process and not yet stopped."""
+    return list(_RUNNING)
+
+
 @dataclass
 class Ports:
     gateway: int = 8000
@@ -188,6 +198,11 @@ class Stack:
     logs: dict[str, Path] = field(default_factory=dict)
     #: services added after start (a second worker or gateway, as on another machine): name -> command line
     extra_commands: dict[str, list[str]] = field(default_factory=dict)
+    #: services started again after they exited asking for it (``HARD_LIMIT_EXIT_CODE``), in that order
+    restarts: list[str] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _stopping: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
+    _restarter: threading.Thread | None = field(default=None, repr=False, compare=False)
 
     # -- addresses ---------------------------------------------------------------------------
     @property
@@ -395,9 +410,15 @@ class Stack:
         return process
 
     def start(self, timeout_s: float = 60.0) -> None:
+        if not any(stack is self for stack in _RUNNING):
+            _RUNNING.append(self)
         self.prepare()
         for name in self.expanded_services():
             self.start_service(name)
+        self._stopping.clear()
+        if self._restarter is None or not self._restarter.is_alive():
+            self._restarter = threading.Thread(target=self._restart_exited, name="stack-restarter", daemon=True)
+            self._restarter.start()
         self.wait_ready(timeout_s)
         self._say(self.summary())
 
@@ -520,8 +541,23 @@ class Stack:
                     f"worker-cpu: up to {c.worker_concurrency} prefork processes on demand on {','.join(CPU_QUEUES)}")
         return f"worker: {c.worker_concurrency} prefork processes on every queue"
 
+    def _restart_exited(self) -> None:
+        """Start again a service that exited asking for it — a thread-pool worker ends itself when a task runs
+        past its hard time limit (``workers.timelimits``) — as compose's restart policy does in production."""
+        while not self._stopping.wait(0.5):
+            for name, process in list(self.processes.items()):
+                if process.poll() != HARD_LIMIT_EXIT_CODE:
+                    continue
+                with self._lock:
+                    if self.processes.get(name) is process and not self._stopping.is_set():
+                        self._say(f"{name} exited with code {HARD_LIMIT_EXIT_CODE} (a task ran past its hard time "
+                                  "limit); starting it again")
+                        self.restarts.append(name)
+                        self.start_service(name)
+
     def stop_service(self, name: str, sig: int = signal.SIGTERM, timeout_s: float = 15.0) -> None:
-        process = self.processes.pop(name, None)
+        with self._lock:  # a service stopped on purpose is never started again by _restart_exited
+            process = self.processes.pop(name, None)
         if process is None or process.poll() is not None:
             return
         try:
@@ -539,10 +575,29 @@ class Stack:
         self.stop_service(name, signal.SIGKILL, 5)
 
     def stop(self) -> None:
+        self._stopping.set()
+        with self._lock:  # a restart under way finishes first, so its process is stopped too
+            pass
         for name in reversed(list(self.processes)):
             self.stop_service(name)
         if self.redis is not None:
             self.redis.stop()
+        _RUNNING[:] = [stack for stack in _RUNNING if stack is not self]
+
+    def diagnosis(self, lines: int = 25) -> str:
+        """Each process's state and the end of its log: what a failed test against this stack prints."""
+        states = []
+        for name, process in self.processes.items():
+            code = process.poll()
+            states.append(f"{name}: {'running' if code is None else f'exited with code {code}'}")
+        if self.redis is not None:
+            running = self.redis.process is not None and self.redis.process.poll() is None
+            states.append(f"embedded redis: {'running' if running else 'stopped'}")
+        if self.restarts:
+            states.append(f"started again after exiting with code {HARD_LIMIT_EXIT_CODE}: {', '.join(self.restarts)}")
+        tails = [f"--- {name} (last {lines} lines of {path})\n{self.log_tail(name, lines)}"
+                 for name, path in self.logs.items()]
+        return "\n".join([f"stack in {self.config.var_dir}", *states, *tails])
 
     def supervise(self, services: Iterable[str] | None = None) -> int:
         """Block until a service dies or we are told to stop; then stop everything."""
@@ -559,7 +614,8 @@ class Stack:
         while not stopping:
             for name in watched:
                 process = self.processes.get(name)
-                if process is not None and process.poll() is not None:
+                # a worker that ended itself past a task's hard time limit is started again (_restart_exited)
+                if process is not None and process.poll() not in (None, HARD_LIMIT_EXIT_CODE):
                     print(f"{name} exited with code {process.returncode}; stopping the stack.\n"
                           f"{self.log_tail(name)}", file=sys.stderr)
                     stopping, code = True, 1

@@ -14,7 +14,7 @@ from billecta_sync.billecta import BillectaClient
 from billecta_sync.lime import LimeClient
 from billecta_sync.settings import BillectaSettings, LimeSettings, Secret
 from devstack.demo import DemoTarget
-from devstack.stack import Ports, Stack, StackConfig, redis_answers
+from devstack.stack import Ports, Stack, StackConfig, redis_answers, running_stacks
 from tests.redis_support import redis_db_url
 
 # Test folders mirror the package tree (tests/unit/workers, tests/unit/billecta_sync, ...) and pytest puts
@@ -23,6 +23,17 @@ from tests.redis_support import redis_db_url
 _ROOT = str(Path(__file__).resolve().parents[1])
 if _ROOT not in sys.path:
     sys.path.append(_ROOT)
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A test that failed against a running stack shows what its processes were doing: which are still up
+    and the end of each one's log (a CI run keeps nothing else)."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.failed and report.when == "call":
+        for stack in running_stacks():
+            report.sections.append((f"stack {stack.config.var_dir.name}", stack.diagnosis()))
+
 
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 

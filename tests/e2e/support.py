@@ -42,8 +42,15 @@ def settle(stack: Stack, timeout_s: float = 90.0, *, sender_wait_s: float = 30,
     requests.post(f"{stack.billecta_admin_url}/webhooks/wait-idle", params={"timeout": sender_wait_s},
                   timeout=sender_wait_s + 10)
 
+    last: dict[str, int] = {}
+
     def idle() -> dict[str, int] | None:
         counts = inbox_counts(stack)
+        last.clear()
+        last.update(counts)
         return counts if sum(counts.get(s, 0) for s in BUSY_STATUSES) == 0 else None
 
-    return wait_for(idle, "the inbox to settle", timeout_s, tolerate=tolerate)  # type: ignore[no-any-return]
+    try:
+        return wait_for(idle, "the inbox to settle", timeout_s, tolerate=tolerate)  # type: ignore[no-any-return]
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; the inbox by status at the end: {last or 'never read'}") from None
