@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
+from billecta_sync import days
 from billecta_sync.container import Services
 from billecta_sync.errors import InvalidRequest
 from billecta_sync.lime.values import option_key
@@ -60,7 +61,7 @@ def report_creator(services: Services, config_key: str, limetype: str, idlimeobj
     if who.id != int(idlimeobject):  # pragma: no cover - creditor() looks the same id up
         raise NotFound("idlimeobject: not found", "idlimeobject")
     if d.source == "billecta_ar":
-        at = end or datetime.now(UTC).date()
+        at = end or days.today()
         source = accounts_receivable.rows_of(accounts_receivable.outstanding(services, who.public_id, at), at,
                                              progress_logger(f"report {config_key}", services, who.id))
         rows: list[dict[str, Any]] = [{c.key: r.get(c.key) for c in d.columns} for r in source]

@@ -19,6 +19,7 @@ from billecta_sync.billecta import BillectaClient
 from billecta_sync.lime import LimeClient
 from billecta_sync.lime.values import option_key
 from devstack.stack import Stack
+from tests.billecta_day import billecta_today
 from tests.e2e.support import inbox_counts, settle, wait_for
 
 pytestmark = pytest.mark.slow
@@ -358,7 +359,7 @@ def test_overdue_invoices_expire_once_a_day_and_a_rerun_does_nothing(stack: Stac
 
 def test_reminder_invoice_is_its_own_lime_invoice_closed_with_its_source_and_replays_change_nothing(
         stack: Stack, billecta: BillectaClient, lime: LimeClient) -> None:
-    from datetime import date, timedelta
+    from datetime import timedelta
 
     world = World(billecta, lime)
     action = world.invoice(80000)
@@ -377,7 +378,7 @@ def test_reminder_invoice_is_its_own_lime_invoice_closed_with_its_source_and_rep
     assert reminder["actionpublicid"] == reminder_id
     assert reminder["invoicenumber"] == document["InvoiceNumber"] != source["invoicenumber"]
     assert reminder["ocr"] == document["OCR"]
-    assert str(reminder["invoice_expires"])[:10] == (date.today() + timedelta(days=14)).isoformat()
+    assert str(reminder["invoice_expires"])[:10] == (billecta_today() + timedelta(days=14)).isoformat()
     assert num(reminder["reminderfee"]) == 75 and num(reminder["invoicedamount"]) == 875
     assert (reminder["debtor"], reminder["creditor"]) == (source["debtor"], world.lime_creditor)
     assert option_key(lime_invoice(lime, action)["invoicestatus"]) == "sent"  # the source is not replaced

@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -28,12 +28,13 @@ from pypdf import PdfReader
 from billecta_sync.billecta import BillectaClient
 from billecta_sync.lime import LimeClient
 from devstack.stack import Stack
+from tests.billecta_day import billecta_today
 from tests.e2e.support import settle, wait_for
 
 pytestmark = pytest.mark.slow
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "test-artifacts"
-TODAY = date.today()
+TODAY = billecta_today()
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import redis
 
+from billecta_sync import days
 from billecta_sync.billecta.values import major_units
 from billecta_sync.usecases.common import as_date, differs, iso_day, money, text
 
@@ -57,7 +58,7 @@ def invoice_status(invoice: dict[str, Any], previous: str = "", today: date | No
         status = "subpaid"
     if status in ("sent", "subpaid") and previous == "expired":
         due = as_date(invoice.get("DueDate"))
-        if due and due < (today or date.today()):
+        if due and due < (today or days.today()):
             status = "expired"  # set by the nightly job; Billecta has no such stage to contradict it
     return status
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
+from billecta_sync import days
 from billecta_sync.container import Services
 from billecta_sync.lime_repo import LimeRepo
 from billecta_sync.usecases.common import as_date, differs, iso_day, money, relation_id, text
@@ -42,7 +43,7 @@ def incoming_payments(services: Services, invoice: dict[str, Any]) -> list[dict[
         # A bank may date a payment before the invoice was booked (a prepayment matched later); a year
         # back is generous and the action filter keeps the answer small.
         "From": (created - timedelta(days=366)).isoformat(),
-        "To": (date.today() + timedelta(days=1)).isoformat(),
+        "To": (days.today() + timedelta(days=1)).isoformat(),
         "ActionPublicIdFilter": [invoice.get("ActionPublicId")],
     }
     answer = services.billecta.call("payments.incoming", body=body)
@@ -183,7 +184,7 @@ def sync_invoice_adjustments(repo: LimeRepo, invoice: dict[str, Any], invoice_id
                 day is None or as_date(existing["paymentdate"]) == as_date(day)):
             del values["paymentdate"]  # same day, or no event to date it: a re-run must change nothing
         elif day is None:
-            values["paymentdate"] = iso_day(today or date.today())
+            values["paymentdate"] = iso_day(today or days.today())
         counts[upsert_payment(repo, values, known)] += 1
     return (f"write-offs and credits: {counts['created']} created, {counts['updated']} updated, "
             f"{counts['unchanged']} unchanged")

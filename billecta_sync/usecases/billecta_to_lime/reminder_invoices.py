@@ -12,6 +12,7 @@ import logging
 from datetime import date
 from typing import Any
 
+from billecta_sync import days
 from billecta_sync.billecta.errors import BillectaApiNotFoundException
 from billecta_sync.container import Services
 from billecta_sync.errors import PermanentError, RelatedObjectMissing
@@ -42,7 +43,7 @@ def reminder_status(reminder: dict[str, Any], source_status: str = "", previous:
         status = source_status
     if status == "sent" and previous == "expired":
         due = as_date(reminder_document(reminder).get("DueDate"))
-        if due and due < (today or date.today()):
+        if due and due < (today or days.today()):
             status = "expired"  # the nightly job's mark; Billecta has no stage that contradicts it
     return status
 

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from billecta_sync import days
 from billecta_sync.container import Services
 from billecta_sync.db import JobRun, utcnow
 from billecta_sync.lime_repo import LimeRepo
@@ -79,7 +80,7 @@ def _save(services: Services, run_id: int, counts: dict[str, int], cursor: int, 
 
 def set_invoices_as_expired(services: Services, today: date | None = None,
                             progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    today = today or date.today()
+    today = today or days.today()
     say = progress or log.info
     run_key = today.isoformat()
     with object_lock(services.redis, f"job:{JOB}", timeout_s=3600, wait_s=1):

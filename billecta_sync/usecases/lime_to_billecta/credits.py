@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from billecta_sync import days
 from billecta_sync.billecta.errors import BillectaApiNotFoundException
 from billecta_sync.container import Services
 from billecta_sync.db import OutboundIntent
@@ -56,7 +57,7 @@ def credit_entry(original: dict[str, Any], lime_invoice_id: int, today: date | N
             record["DiscountPercentage"] = rec["DiscountPercentage"]
             record["DiscountType"] = "Percentage"
         records.append(record)
-    day = f"{(today or date.today()).isoformat()}T00:00:00"
+    day = f"{(today or days.today()).isoformat()}T00:00:00"
     number = next((d.get("InvoiceNumber") for d in original.get("Invoices") or [] if d.get("InvoiceNumber")),
                   original.get("InvoiceNumber"))
     return {

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
+from billecta_sync import days
 from billecta_sync.billecta.errors import (
     BillectaApiBadRequestException,
     BillectaApiNotFoundException,
@@ -164,7 +165,7 @@ def _match(services: Services, creditor: str, unhandled_id: str, action_id: str)
     results = services.billecta.call(
         "payments.match", {"creditor_public_id": creditor},
         body=[{"UnhandledPaymentPublicId": unhandled_id, "ActionPublicId": action_id,
-               "PaymentDate": date.today().isoformat()}], idempotent=False)
+               "PaymentDate": days.today().isoformat()}], idempotent=False)
     for result in results or []:
         if isinstance(result, dict) and not result.get("Successfull"):
             raise ActionRefused(f"Billecta did not match the payment: {text(result.get('ResponseMessage'))}")

@@ -7,11 +7,11 @@ Billecta. An order that is attested (or later) is never sent or attested again.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from billecta_sync import logs
+from billecta_sync import days, logs
 from billecta_sync.billecta.errors import BillectaApiNotFoundException
 from billecta_sync.billecta.values import amount
 from billecta_sync.container import Services
@@ -42,7 +42,7 @@ def invoice_entry(order: dict[str, Any], rows: list[dict[str, Any]], products: d
                   articles: dict[int, dict[str, Any]], creditor_public_id: str,
                   debtor_public_id: str) -> dict[str, Any]:
     """Billecta's InvoiceActionEntryView for an order and its rows (rows already sorted)."""
-    invoice_date = as_date(order.get("invoicedate")) or date.today()
+    invoice_date = as_date(order.get("invoicedate")) or days.today()
     terms = order.get("paymenttermsindays")
     terms_days = int(terms) if terms not in (None, "") else DEFAULT_PAYMENT_TERMS_DAYS
     records: list[dict[str, Any]] = []

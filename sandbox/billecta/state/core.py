@@ -17,10 +17,7 @@ from zoneinfo import ZoneInfo
 
 from sandbox.billecta import contract
 
-try:
-    TZ: Any = ZoneInfo("Europe/Stockholm")  # Billecta works in Swedish local time (notes §1.5)
-except Exception:  # pragma: no cover - no tz database on this machine
-    from datetime import UTC as TZ
+TZ = ZoneInfo("Europe/Stockholm")  # Billecta works in Swedish local time (notes §1.5); tzdata is a dependency
 
 # trigger, ids (the fields of the old body styles), context (what only the documented style's data object needs)
 EmitFn = Callable[[str, dict[str, str], Mapping[str, Any]], None]
@@ -38,6 +35,11 @@ class BillectaError(Exception):
 
 def now() -> datetime:
     return datetime.now(TZ).replace(microsecond=0)
+
+
+def today() -> date:
+    """Billecta's today: Swedish time, whatever this machine's zone."""
+    return now().date()
 
 
 def iso(moment: datetime | None) -> str | None:

@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from sandbox.billecta import contract
-from sandbox.billecta.state.core import BillectaError, Store, amount, iso, minor_units, new_guid, now
+from sandbox.billecta.state.core import BillectaError, Store, amount, iso, minor_units, new_guid, now, today
 from sandbox.billecta.state.credits import CREDIT_ACTION
 from sandbox.billecta.state.invoice import Invoice
 from sandbox.billecta.state.invoices import Invoices
@@ -64,7 +64,7 @@ class Payments:
         with self.store.lock:
             invoice = self.invoices.find_open(action_id)
             paid = _positive(minor_units(body.get("amount")))
-            day = _day(body.get("date"), date.today())
+            day = _day(body.get("date"), today())
             mean = str(body.get("payment_mean_code") or "BG")
             return self.book_payment(invoice, paid, day, mean)
 
@@ -178,7 +178,7 @@ class Payments:
             if debtor_id:
                 self.debtors.find(debtor_id)
             value = _positive(minor_units(body.get("amount")))
-            payment = self.new_unhandled(creditor_id, value, _day(body.get("date"), date.today()), "UnmatchedPayment",
+            payment = self.new_unhandled(creditor_id, value, _day(body.get("date"), today()), "UnmatchedPayment",
                                          debtor_public_id=debtor_id, reference=body.get("reference"))
             self.store.emit("UnmatchedPayment", CreditorPublicId=creditor_id,
                             UnhandledPaymentPublicId=payment["UnhandledPaymentPublicId"])
@@ -229,7 +229,7 @@ class Payments:
         with self.store.lock:
             invoice = self.invoices.find_open(action_id)
             value = self._part_of_balance(invoice, body)
-            return {"written_off": self.book_write_off(invoice, value, date.today())}
+            return {"written_off": self.book_write_off(invoice, value, today())}
 
     def book_write_off(self, invoice: Invoice, value: int, day: date, comment: str | None = None) -> int:
         """Write ``value`` (within the balance) off an open invoice (AmountWrittenOffOnInvoice); returns the
@@ -269,8 +269,8 @@ class Payments:
             credit_id = self.invoices.create(entry)
             self.invoices.attest(credit_id)  # the credit invoice rules lower the original's balance
             credit = self.invoices.rows[credit_id]
-            on_invoice = self._record(invoice, value, date.today(), "CREDIT")
-            on_credit = self._record(credit, value, date.today(), "CREDIT", CREDIT_ACTION)
+            on_invoice = self._record(invoice, value, today(), "CREDIT")
+            on_credit = self._record(credit, value, today(), "CREDIT", CREDIT_ACTION)
             self.ledger.of(action_id).settlements.append(on_invoice)
             self.ledger.of(credit_id).settlements.append(on_credit)
             self.store.emit("AmountCreditedOnInvoice", context={"payment": on_invoice},

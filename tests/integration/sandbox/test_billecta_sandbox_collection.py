@@ -22,6 +22,7 @@ from pypdf import PdfReader
 from sandbox.billecta import contract
 from sandbox.billecta.app import DEFAULT_AUTHORIZATION, SUPPORTED_WEBHOOK_TRIGGERS, BillectaSandboxConfig, create_app
 from sandbox.common import serve_in_thread
+from tests.billecta_day import billecta_today
 
 AUTH = {"Authorization": DEFAULT_AUTHORIZATION}
 UNKNOWN_ACTION = "1"
@@ -219,7 +220,7 @@ def test_postpone_moves_the_next_event_by_whole_positive_days(env: tuple[Sandbox
 
 def test_schedule_after_due_and_before_sending(env: tuple[Sandbox, Hook]) -> None:
     sb, hook = env
-    due = date.today() - timedelta(days=40)
+    due = billecta_today() - timedelta(days=40)
     _c, _d, overdue = sb.new_invoice(due=due)
     state = sb.invoice(overdue)["State"]
     assert (state["NextEvent"], _day(state["NextEventDate"])) == ("WillSendReminderInvoice", due + timedelta(days=10))

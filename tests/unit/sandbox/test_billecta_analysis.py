@@ -11,8 +11,9 @@ import pytest
 
 from billecta_sync.billecta.routes import get_route
 from sandbox.billecta.app import DEFAULT_AUTHORIZATION, BillectaSandbox, BillectaSandboxConfig
+from tests.billecta_day import billecta_today
 
-TODAY = date.today()
+TODAY = billecta_today()
 
 
 @pytest.fixture
