@@ -21,7 +21,18 @@ def test_the_broker_is_redis_unless_told_otherwise(tmp_path: Path) -> None:
     settings = settings_for(tmp_path)
     config = celery_config(settings)
     assert settings.broker == settings.redis_url == config["broker_url"]
-    assert config["broker_transport_options"] == {"visibility_timeout": settings.worker.visibility_timeout_s}
+    assert config["broker_transport_options"] == {"visibility_timeout": settings.worker.visibility_timeout_s,
+                                                  "unacked_restore_interval": 10, "unacked_restore_throttle": 1}
+
+
+@pytest.mark.parametrize(("timeout_s", "every_s"), [(3600, 10), (60, 6), (15, 1)])
+def test_a_dead_workers_tasks_are_looked_for_every_tenth_of_the_visibility_timeout(
+        tmp_path: Path, timeout_s: int, every_s: int) -> None:
+    # kombu's default looks every 100 s: a task of a killed worker came back that long after its timeout.
+    settings = settings_for(tmp_path, WORKER_VISIBILITY_TIMEOUT_S=str(timeout_s), WORKER_TASK_TIME_LIMIT_S="10",
+                            WORKER_TASK_SOFT_TIME_LIMIT_S="8", WORKER_RETRY_BACKOFF_MAX_S="1")
+    options = celery_config(settings)["broker_transport_options"]
+    assert (options["unacked_restore_interval"], options["unacked_restore_throttle"]) == (every_s, 1)
 
 
 def test_rabbitmq_keeps_the_at_least_once_settings_and_redis_for_results(tmp_path: Path) -> None:
