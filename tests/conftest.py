@@ -15,6 +15,7 @@ from billecta_sync.lime import LimeClient
 from billecta_sync.settings import BillectaSettings, LimeSettings, Secret
 from devstack.demo import DemoTarget
 from devstack.stack import Ports, Stack, StackConfig, redis_answers, running_stacks
+from tests import debian_packages
 from tests.redis_support import redis_db_url
 
 # Test folders mirror the package tree (tests/unit/workers, tests/unit/billecta_sync, ...) and pytest puts
@@ -23,6 +24,14 @@ from tests.redis_support import redis_db_url
 _ROOT = str(Path(__file__).resolve().parents[1])
 if _ROOT not in sys.path:
     sys.path.append(_ROOT)
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start installing the Debian programs the collected tests need (``tests/debian_packages.py``)."""
+    needed = {program for item in session.items for mark in item.iter_markers(debian_packages.MARKER)
+              for program in mark.args}
+    if needed:
+        debian_packages.start(needed)
+
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:

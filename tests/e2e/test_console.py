@@ -4,16 +4,14 @@ An operator signs in, finds the webhooks an order batch caused, opens one, repla
 dry-run count, watches batch and inbox settle, and signs out; forged POSTs are refused. Screenshots go to
 ``var/test-artifacts/console/``.
 
-Chromium and its driver come from Debian (``chromium``, ``chromium-driver``); the test installs them when it
-runs as root (as CI does) and skips with the reason otherwise.
+Chromium and its driver come from Debian (``chromium``, ``chromium-driver``); the run installs them when it
+runs as root (as CI does; ``tests/debian_packages.py``) and the browser test skips with the reason otherwise.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import tempfile
 import threading
 import time
@@ -29,6 +27,7 @@ from billecta_sync.billecta import BillectaClient
 from billecta_sync.lime import LimeClient
 from devstack.demo import DemoTarget, seed, start_command, wait_batch
 from devstack.stack import Stack
+from tests import debian_packages
 from tests.e2e.support import settle, wait_for
 
 pytestmark = pytest.mark.slow
@@ -39,15 +38,9 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "test-artifacts" / "co
 
 
 def _ensure_chromium() -> None:
-    if os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER):
-        return
-    if os.geteuid() != 0:
-        pytest.skip(f"{CHROMIUM} and {CHROMEDRIVER} are missing and only root can install them "
-                    "(apt-get install chromium chromium-driver)")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, timeout=600)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"], check=True, env=env,
-                   timeout=900)
+    reason = debian_packages.ensure("chromium", "chromedriver")
+    if reason:
+        pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
@@ -97,8 +90,9 @@ def shot(driver: object, name: str) -> None:
     driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))  # type: ignore[attr-defined]
 
 
-# Longer than the suite's 300 s: on a fresh CI machine the browser fixture installs Chromium first.
+# Longer than the suite's 300 s: on a fresh CI machine the browser fixture may wait for Chromium's install.
 @pytest.mark.timeout(1200)
+@pytest.mark.debian_packages("chromium", "chromedriver")
 def test_operator_signs_in_filters_replays_and_signs_out(stack: Stack, browser: object, billecta: BillectaClient,
                                                          lime: LimeClient) -> None:
     from selenium.webdriver.common.by import By

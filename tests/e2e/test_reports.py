@@ -9,9 +9,7 @@ Each report is stored as a Lime document; the file is read back and every figure
 from __future__ import annotations
 
 import io
-import os
 import re
-import shutil
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
@@ -28,10 +26,11 @@ from pypdf import PdfReader
 from billecta_sync.billecta import BillectaClient
 from billecta_sync.lime import LimeClient
 from devstack.stack import Stack
+from tests import debian_packages
 from tests.billecta_day import billecta_today
 from tests.e2e.support import settle, wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.debian_packages("pdftoppm")]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "test-artifacts"
 TODAY = billecta_today()
@@ -153,12 +152,11 @@ def pdf_text(content: bytes) -> str:
     return "\n".join(lines)
 
 
-def render_png(content: bytes, name: str) -> Path | None:
+def render_png(content: bytes, name: str) -> Path:
     """Page 1 as a PNG under var/test-artifacts (poppler's pdftoppm; installed when missing and root)."""
-    if shutil.which("pdftoppm") is None and os.geteuid() == 0:
-        subprocess.run(["apt-get", "install", "-y", "poppler-utils"], check=False, capture_output=True, timeout=600)
-    if shutil.which("pdftoppm") is None:
-        return None
+    reason = debian_packages.ensure("pdftoppm")
+    if reason:
+        pytest.skip(reason)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     pdf = ARTIFACTS / f"{name}.pdf"
     pdf.write_bytes(content)
@@ -169,8 +167,6 @@ def render_png(content: bytes, name: str) -> Path | None:
 
 def check_png(content: bytes, name: str) -> None:
     png = render_png(content, name)
-    if png is None:
-        pytest.skip("pdftoppm (poppler-utils) is missing and cannot be installed without root")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
 
 
