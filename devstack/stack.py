@@ -552,8 +552,8 @@ class Stack:
                     if self.processes.get(name) is process and not self._stopping.is_set():
                         self._say(f"{name} exited with code {HARD_LIMIT_EXIT_CODE} (a task ran past its hard time "
                                   "limit); starting it again")
-                        self.restarts.append(name)
                         self.start_service(name)
+                        self.restarts.append(name)  # after: whoever sees it finds the new process
 
     def stop_service(self, name: str, sig: int = signal.SIGTERM, timeout_s: float = 15.0) -> None:
         with self._lock:  # a service stopped on purpose is never started again by _restart_exited
