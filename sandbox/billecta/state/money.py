@@ -32,7 +32,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from sandbox.billecta.state.core import BillectaError, Store, amount, iso, now, parse_day
+from sandbox.billecta.state.core import BillectaError, Store, amount, iso, now, parse_day, today
 from sandbox.billecta.state.credits import CREDIT_ACTION
 from sandbox.billecta.state.invoice import Invoice
 from sandbox.billecta.state.invoices import Invoices
@@ -172,7 +172,7 @@ class ManualPayments:
             paid = _positive_amount(given, "Amount", currency)
             if paid is None and written is None:
                 raise BillectaError(400, "Amount or WriteOff is required")
-            day = parse_day(body.get("Date"), "Date") or now().date()
+            day = parse_day(body.get("Date"), "Date") or today()
             mean = str(body.get("PaymentMeanCode") or DEFAULT_PAYMENT_MEAN)
             handling = body.get("OvershootingAmountHandling") or "None"
             left = self.ledger.balance(invoice)
@@ -205,7 +205,7 @@ class ManualPayments:
                 raise BillectaError(400, f"bookkeepingaccount must be a four-digit account, not {account!r}")
             payment["State"] = "Deleted"
             if account is not None:
-                when = (day or now().date()).isoformat()
+                when = (day or today()).isoformat()
                 payment["AdditionalInformations"] = [*payment["AdditionalInformations"],
                                                      f"Deleted: booked on account {account} on {when}"]
 
@@ -243,7 +243,7 @@ class ManualPayments:
         payment["OverpaymentDetails"]["UsedOnActionPublicId"] = invoice.action_public_id
         self.store.emit("OverpaymentMatchedToInvoice", CreditorPublicId=creditor_id,
                         ActionPublicId=invoice.action_public_id, UnhandledPaymentPublicId=payment_id)
-        self.payments.book_payment(invoice, int(payment["Amount"]["Value"]), day or now().date(),
+        self.payments.book_payment(invoice, int(payment["Amount"]["Value"]), day or today(),
                                    SETTLING_PAYMENT_MEAN)
         return result(True, None)
 
@@ -253,7 +253,7 @@ class ManualPayments:
             return
         sums = self.invoices.totals(invoice)
         invoice.credited = sums.invoiced  # negative: nothing is left on the credit invoice itself
-        self.payments.new_unhandled(invoice.creditor_public_id, -sums.invoiced, now().date(), "BalanceFromInvoice",
+        self.payments.new_unhandled(invoice.creditor_public_id, -sums.invoiced, today(), "BalanceFromInvoice",
                                     debtor_public_id=invoice.debtor_public_id, action=invoice,
                                     reference=invoice.ocr, action_type=CREDIT_ACTION)
         self.invoices.add_event(invoice, "BalanceFromInvoice", f"Balance of {-sums.invoiced / 100:.2f} to use")
