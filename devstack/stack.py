@@ -415,8 +415,8 @@ class Stack:
         self.prepare()
         for name in self.expanded_services():
             self.start_service(name)
-        self._stopping.clear()
-        if self._restarter is None or not self._restarter.is_alive():
+        if self._restarter is None:
+            self._stopping.clear()
             self._restarter = threading.Thread(target=self._restart_exited, name="stack-restarter", daemon=True)
             self._restarter.start()
         self.wait_ready(timeout_s)
@@ -549,7 +549,7 @@ class Stack:
                 if process.poll() != HARD_LIMIT_EXIT_CODE:
                     continue
                 with self._lock:
-                    if self.processes.get(name) is process and not self._stopping.is_set():
+                    if self.processes.get(name) is process:
                         self._say(f"{name} exited with code {HARD_LIMIT_EXIT_CODE} (a task ran past its hard time "
                                   "limit); starting it again")
                         self.start_service(name)
@@ -576,8 +576,9 @@ class Stack:
 
     def stop(self) -> None:
         self._stopping.set()
-        with self._lock:  # a restart under way finishes first, so its process is stopped too
-            pass
+        if self._restarter is not None:  # a restart under way finishes first, so its process is stopped too
+            self._restarter.join()
+            self._restarter = None
         for name in reversed(list(self.processes)):
             self.stop_service(name)
         if self.redis is not None:
