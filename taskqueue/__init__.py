@@ -58,9 +58,9 @@ def broker_transport_options(settings: Settings) -> dict[str, object]:
         # publish that returned reached the broker, as an LPUSH on Redis does.
         return {"confirm_publish": True}
     # Redis redelivers unacknowledged tasks after this long; it must outlast any retry countdown. kombu looks
-    # for them only every interval times throttle seconds (10 times 10 by default), so a dead worker's tasks came back
-    # up to 100 s after the timeout: it looks every tenth of the timeout instead (1 to 10 s), one cheap
-    # sorted-set read each time.
+    # for them only every interval times throttle seconds (10 times 10 by default), so a dead worker's tasks
+    # came back up to 100 s after the timeout: it looks every tenth of the timeout instead (1 to 10 s), one
+    # cheap sorted-set read each time.
     return {"visibility_timeout": vt, "unacked_restore_interval": restore_interval_s(vt), "unacked_restore_throttle": 1}
 
 

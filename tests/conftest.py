@@ -25,6 +25,7 @@ _ROOT = str(Path(__file__).resolve().parents[1])
 if _ROOT not in sys.path:
     sys.path.append(_ROOT)
 
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Start installing the Debian programs the collected tests need (``tests/debian_packages.py``)."""
     needed = {program for item in session.items for mark in item.iter_markers(debian_packages.MARKER)

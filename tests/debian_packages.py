@@ -4,7 +4,7 @@
 A test declares what it needs with ``@pytest.mark.debian_packages("chromium", ...)``. Once the session has
 collected its tests, the install of whatever is missing starts in the background (``tests/conftest.py``), so
 apt's minute runs beside the unit tests instead of in front of the first test that needs it; that test waits
-for the install (``ensure``) and skips, saying why, when the programs are still missing.
+for the install (``require``) and skips, saying why, when the programs are still missing.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import tempfile
 import threading
 from collections.abc import Iterable
 from pathlib import Path
+
+import pytest
 
 MARKER = "debian_packages"
 #: a program a test runs -> the Debian package that has it
@@ -44,8 +46,8 @@ def start(programs: Iterable[str]) -> None:
                                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def ensure(*programs: str) -> str:
-    """Wait for the install; "" when every program is there, else why not (the reason to skip)."""
+def require(*programs: str) -> None:
+    """Wait for the install; skip the calling test, saying why, when a program is still missing."""
     start(programs)  # a test run on its own, or a session that did not see the marker
     with _lock:
         install = _install
@@ -53,8 +55,8 @@ def ensure(*programs: str) -> str:
         install.wait(timeout=900)
     absent = missing(programs)
     if not absent:
-        return ""
+        return
     packages = " ".join(sorted({PACKAGES[p] for p in absent}))
     if os.geteuid() != 0:
-        return f"{', '.join(absent)} missing and only root can install them (apt-get install {packages})"
-    return f"{', '.join(absent)} missing: installing {packages} failed (see {LOG})"
+        pytest.skip(f"{', '.join(absent)} missing and only root can install them (apt-get install {packages})")
+    pytest.skip(f"{', '.join(absent)} missing: installing {packages} failed (see {LOG})")

@@ -37,12 +37,6 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "test-artifacts" / "console"
 
 
-def _ensure_chromium() -> None:
-    reason = debian_packages.ensure("chromium", "chromedriver")
-    if reason:
-        pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def stack(stack_starter: Callable[..., Stack], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     running = stack_starter(tmp_path_factory.mktemp("stack-console"), database_url=None, redis_index=1,
@@ -55,7 +49,7 @@ def stack(stack_starter: Callable[..., Stack], tmp_path_factory: pytest.TempPath
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    _ensure_chromium()
+    debian_packages.require("chromium", "chromedriver")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
