@@ -73,11 +73,15 @@ def browser() -> Iterator[object]:
 def follow(driver: object, element: Any) -> None:
     """Click a link or submit button and wait until the next page replaced this one (a click returns before
     the navigation it starts has finished)."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
     element.click()
-    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(element))
+    # Asked about the old page's element mid-navigation, Chromium may answer "Node with given id does not
+    # belong to the document" instead of a stale element: that is asked again, until the element is stale.
+    WebDriverWait(driver, 30, ignored_exceptions=(WebDriverException,)).until(
+        expected_conditions.staleness_of(element))
 
 
 def shot(driver: object, name: str) -> None:
